@@ -1,0 +1,42 @@
+# assay: every target sets itself up from nothing (a fresh clone with python3, cargo and make).
+#   make demo   build in release mode and run pipelines/quickstart.yaml
+#   make test   build, then cargo test (Rust core) and pytest (Python, doctests included)
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMPS := $(VENV)/.stamps
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: all build demo test test-rust test-python bench clean
+
+all: build
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMPS)/deps: requirements-dev.txt pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+# The extension in release mode, installed editable into .venv.
+build: $(STAMPS)/deps
+	$(VENV)/bin/maturin develop --release --quiet
+
+demo: build
+	$(VENV)/bin/assay run pipelines/quickstart.yaml
+
+test: build test-rust test-python
+
+test-rust:
+	cargo test --release -p assay-core
+
+test-python: build
+	$(PY) -m pytest tests python/assay --doctest-modules -q
+
+bench: build
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) target out

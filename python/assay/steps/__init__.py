@@ -1,0 +1,91 @@
+"""Pipeline steps: each a small function from an Arrow batch to an Arrow batch.
+
+A step receives a ``pyarrow.RecordBatch`` in the record schema (plus the columns
+earlier steps added) and returns a batch with the same rows in the same order. It
+may add columns ("tag once") and may mark rows for removal by filling the string
+column ``reason`` (null = kept). The runner moves marked rows to ``rejects/`` and
+counts them by reason ("filter many times"). Because a step is only batch -> batch,
+the same object runs in the local engine and inside Ray Data's ``map_batches``.
+
+To add a step: subclass :class:`Step`, give it a unique ``name`` and a pydantic
+``Params`` model (``extra="forbid"`` so an unknown key is an error), and decorate
+it with :func:`register`.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["REASON", "STEPS", "Step", "StepParams", "mark_removed", "register"]
+
+REASON = "reason"
+
+
+class StepParams(BaseModel):
+    """Base for step parameters: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Step:
+    """One pipeline step. Subclasses set ``name`` and ``Params`` and implement ``__call__``."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[StepParams]] = StepParams
+
+    def __init__(self, params: StepParams | None = None, **kwargs: Any) -> None:
+        self.params = params if params is not None else self.Params(**kwargs)
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r})"
+
+
+STEPS: dict[str, type[Step]] = {}
+
+
+def register(cls: type[Step]) -> type[Step]:
+    """Class decorator that makes a step available to YAML pipelines under ``cls.name``."""
+    if cls.name in STEPS and STEPS[cls.name] is not cls:
+        raise ValueError(f"two steps are named {cls.name!r}")
+    STEPS[cls.name] = cls
+    return cls
+
+
+def set_column(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.RecordBatch:
+    """Return ``batch`` with column ``name`` set to ``values`` (replaced or appended)."""
+    index = batch.schema.get_field_index(name)
+    if index >= 0:
+        return batch.set_column(index, name, values)
+    return batch.append_column(name, values)
+
+
+def mark_removed(batch: pa.RecordBatch, remove: pa.Array, reason: str | pa.Array) -> pa.RecordBatch:
+    """Set ``reason`` on rows where ``remove`` is true and that are not removed already.
+
+    ``reason`` is one string for all removed rows or a string array per row.
+
+    >>> import pyarrow as pa
+    >>> b = pa.record_batch({"text": ["a", "b"]})
+    >>> mark_removed(b, pa.array([False, True]), "too_short").column("reason").to_pylist()
+    [None, 'too_short']
+    """
+    import pyarrow.compute as pc
+
+    current = (
+        batch.column(REASON)
+        if REASON in batch.schema.names
+        else pa.nulls(batch.num_rows, pa.string())
+    )
+    new = reason if isinstance(reason, pa.Array) else pa.scalar(reason, pa.string())
+    remove = pc.fill_null(remove, False)
+    updated = pc.if_else(pc.and_(remove, pc.is_null(current)), new, current)
+    return set_column(batch, REASON, updated)
+
+
+# Importing the step modules registers them.
+from assay.steps import text_stats as _text_stats  # noqa: E402,F401

@@ -1,0 +1,13 @@
+//! assay-core: the pure-Rust algorithms behind assay.
+//!
+//! Nothing here knows about Python. Each module is one concept and exposes a
+//! per-document function plus an Arrow kernel (`&dyn Array` in, `RecordBatch` out)
+//! that runs on rayon's global pool. The pyo3 layer (`rust_core/py`) only converts
+//! types, releases the GIL and maps errors.
+
+pub mod error;
+pub mod script;
+pub mod strings;
+pub mod text_stats;
+
+pub use error::{AssayError, Result};

@@ -1,0 +1,21 @@
+//! `assay._core`: the thin pyo3 layer over assay-core.
+//!
+//! Every function here only converts types, releases the GIL around the Rust work
+//! and maps errors (and panics) to Python exceptions. Algorithms live in assay-core.
+
+use pyo3::prelude::*;
+
+mod errors;
+mod text_stats;
+mod threads;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("RustPanic", m.py().get_type::<errors::RustPanic>())?;
+    m.add_function(wrap_pyfunction!(text_stats::text_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(threads::thread_count, m)?)?;
+    m.add_function(wrap_pyfunction!(threads::init_thread_pool, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::_panic_for_tests, m)?)?;
+    Ok(())
+}
