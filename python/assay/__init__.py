@@ -12,9 +12,23 @@ from __future__ import annotations
 import os
 
 from assay._core import RustPanic, __version__
+from assay.io import RecordReader, read
+from assay.pipeline import load_pipeline, run_pipeline
+from assay.schema import RECORD_SCHEMA
 from assay.stats import text_stats
 
-__all__ = ["RustPanic", "__version__", "set_threads", "thread_count", "text_stats"]
+__all__ = [
+    "RECORD_SCHEMA",
+    "RecordReader",
+    "RustPanic",
+    "__version__",
+    "load_pipeline",
+    "read",
+    "run_pipeline",
+    "set_threads",
+    "text_stats",
+    "thread_count",
+]
 
 
 def set_threads(num_threads: int) -> int:

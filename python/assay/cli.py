@@ -1,0 +1,142 @@
+"""The ``assay`` command line."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+error_console = Console(stderr=True)
+
+
+def _set_threads(threads: int | None) -> None:
+    # Must happen before the first Rust call starts rayon's pool.
+    if threads is not None:
+        if threads < 1:
+            raise click.BadParameter("must be >= 1", param_hint="--threads")
+        os.environ["RAYON_NUM_THREADS"] = str(threads)
+
+
+def _fail(message: str) -> None:
+    error_console.print(f"[bold red]error:[/] {message}")
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="assay", prog_name="assay", message="%(prog)s %(version)s")
+def main() -> None:
+    """assay: turn raw instruction and pretraining corpora into clean, deduplicated,
+    source-tagged Parquet shards.
+
+    \b
+    Quick start:
+      assay run pipelines/quickstart.yaml      run a pipeline, write shards + manifest
+      assay inspect out/quickstart             look at what a run wrote
+      assay inspect data/*.jsonl.gz            look at raw input (format guessed)
+    """
+
+
+@main.command()
+@click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (overrides output.dir in the pipeline file).")
+@click.option("--threads", type=int, default=None,
+              help="Threads for the Rust kernels (default: all cores, or RAYON_NUM_THREADS).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress bars (default: when the terminal is interactive).")
+def run(pipeline: Path, output_dir: Path | None, threads: int | None, progress: bool | None) -> None:
+    """Run the YAML PIPELINE: read its inputs, apply its steps, write Parquet shards.
+
+    The output folder receives data/part-NNNNN.parquet, manifest.json (shards with
+    rows and sha256, rows in/out, removed by reason, quarantined, config hash,
+    versions), stats.json, rejects/ (removed rows with their reason) and
+    quarantine/ (malformed input records with file, line and error).
+    Input paths are relative to the working directory.
+    """
+    _set_threads(threads)
+    from assay.pipeline import PipelineError, run_pipeline
+
+    show = console.is_terminal if progress is None else progress
+    try:
+        manifest = run_pipeline(pipeline, output_dir=output_dir, threads=threads, progress=show)
+    except (PipelineError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    out = Path(output_dir or manifest["config"]["output"]["dir"])
+    table = Table(title=f"assay run: {manifest['name']}", show_header=True)
+    for col in ("source", "rows in", "rows out", "removed", "quarantined"):
+        table.add_column(col, justify="right" if col != "source" else "left")
+    for name, c in manifest["sources"].items():
+        table.add_row(name, f"{c['rows_in']:,}", f"{c['rows_out']:,}", f"{c['removed']:,}", f"{c['quarantined']:,}")
+    table.add_row("[bold]total", f"[bold]{manifest['rows_in']:,}", f"[bold]{manifest['rows_out']:,}",
+                  f"[bold]{sum(manifest['removed'].values()):,}", f"[bold]{manifest['quarantined']:,}")
+    console.print(table)
+    for reason, n in manifest["removed"].items():
+        console.print(f"  removed [yellow]{reason}[/]: {n:,}")
+    click.echo(f"shards:     {out / 'data'} ({len(manifest['shards'])} file(s))")
+    click.echo(f"manifest:   {out / 'manifest.json'}")
+    click.echo(f"stats:      {out / 'stats.json'}")
+    if manifest["quarantined"]:
+        click.echo(f"quarantine: {out / manifest['quarantine']} ({manifest['quarantined']:,} record(s))")
+
+
+def _stats_table(stats: dict[str, Any], title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("column")
+    keys = ["mean", "min", "p10", "p50", "p90", "max"]
+    for k in keys:
+        table.add_column(k, justify="right")
+    for name, values in stats.items():
+        table.add_row(name, *[f"{values[k]:,.3g}" if values.get(k) is not None else "" for k in keys])
+    return table
+
+
+@main.command()
+@click.argument("path")
+@click.option("--format", "format_", default=None,
+              help="Input format (alpaca, belle, seed_tasks, gaokao, sharegpt, text, assay); guessed when left out.")
+@click.option("--column", default="text", show_default=True, help="Text column to summarize.")
+def inspect(path: str, format_: str | None, column: str) -> None:
+    """Show the schema, row count and a text summary of PATH.
+
+    PATH is a file (JSONL, JSON, Parquet, CSV; .gz/.zst), a quoted glob, or an
+    output folder of `assay run`.
+    """
+    from assay.inspect import inspect_path
+
+    try:
+        info = inspect_path(path, format=format_, column=column)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        _fail(str(exc))
+        return
+    if info["kind"] == "output":
+        click.echo(f"assay output '{info['name']}' at {info['path']} (config {info['config_hash'][:12]})")
+        click.echo(f"rows: in {info['rows_in']:,}, out {info['rows_out']:,}, "
+                   f"removed {sum(info['removed'].values()):,}, quarantined {info['quarantined']:,}")
+        for shard in info["shards"]:
+            click.echo(f"  {shard['path']}: {shard['rows']:,} rows, {shard['bytes']:,} bytes")
+        if info["schema"] is not None:
+            click.echo("schema:")
+            for field in info["schema"]:
+                click.echo(f"  {field.name}: {field.type}")
+        console.print(_stats_table(info["stats"], "column summary (stats.json)"))
+        return
+    from assay.schema import RECORD_SCHEMA
+
+    click.echo(f"{len(info['files'])} file(s), format {info['format']}: "
+               f"{info['rows']:,} rows, {info['quarantined']:,} malformed record(s)")
+    for bad in info["quarantine_sample"]:
+        click.echo(f"  malformed: {bad['file']} line {bad['line']} record {bad['record']}: {bad['error']}")
+    click.echo("schema (after mapping to the record schema):")
+    for field in RECORD_SCHEMA:
+        click.echo(f"  {field.name}: {field.type}")
+    console.print(_stats_table(info["stats"], f"text_stats of '{column}'"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,135 @@
+"""Finding input files and opening them, compressed or not."""
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["InputFile", "expand_inputs", "file_type", "open_binary"]
+
+COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+FILE_TYPES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "tsv",
+}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file matched by an input path or glob.
+
+    ``name`` is the path relative to the glob's fixed prefix (for a single file, its
+    file name): it is what record ids use, so they do not depend on the working
+    directory.
+    """
+
+    path: Path
+    name: str
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+
+def _glob_root(pattern: str) -> Path:
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def expand_inputs(pattern: str | os.PathLike[str], base_dir: Path | None = None) -> list[InputFile]:
+    """The files an input path or glob names, sorted, with their stable names.
+
+    Relative patterns are taken from ``base_dir`` (default: the working directory).
+    ``**`` matches folders recursively. A pattern that matches nothing is an error.
+
+    >>> [f.name for f in expand_inputs("samples/flan_cot/*.json")][:2]
+    ['aqua_train.json', 'creak_train.json']
+    """
+    pattern = os.fspath(pattern)
+    full = pattern if os.path.isabs(pattern) or base_dir is None else str(base_dir / pattern)
+    if not glob.has_magic(full):
+        path = Path(full)
+        if not path.is_file():
+            raise FileNotFoundError(f"input file not found: {pattern}")
+        return [InputFile(path, path.name)]
+    root = _glob_root(full)
+    matches = sorted(p for p in glob.glob(full, recursive=True) if os.path.isfile(p))
+    if not matches:
+        raise FileNotFoundError(f"no file matches the input pattern {pattern!r}")
+    return [InputFile(Path(p), Path(p).relative_to(root).as_posix()) for p in matches]
+
+
+def split_suffixes(path: Path) -> tuple[str, str | None]:
+    """(file type, compression) from a file name such as ``x.jsonl.zst``."""
+    suffixes = [s.lower() for s in path.suffixes]
+    compression = COMPRESSIONS.get(suffixes[-1]) if suffixes else None
+    if compression:
+        suffixes = suffixes[:-1]
+    kind = FILE_TYPES.get(suffixes[-1]) if suffixes else None
+    if kind is None:
+        raise ValueError(
+            f"cannot tell the file type of {path.name!r}: expected one of "
+            f"{sorted(FILE_TYPES)} optionally followed by {sorted(COMPRESSIONS)}"
+        )
+    return kind, compression
+
+
+def file_type(path: Path) -> str:
+    """``jsonl``, ``json``, ``parquet``, ``csv`` or ``tsv``, from the file name.
+
+    >>> file_type(Path("a/b.jsonl.gz"))
+    'jsonl'
+    """
+    return split_suffixes(path)[0]
+
+
+class _CountingReader(io.RawIOBase):
+    """Wraps the on-disk file so progress can report compressed bytes consumed."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        n = self._raw.readinto(buffer)
+        self.consumed += n or 0
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def open_binary(path: Path) -> tuple[BinaryIO, _CountingReader]:
+    """Open ``path`` for streaming reads, decompressing ``.gz`` / ``.zst``.
+
+    Returns the decompressed stream and the counter of on-disk bytes read so far.
+    """
+    _, compression = split_suffixes(path)
+    counter = _CountingReader(open(path, "rb"))
+    raw: BinaryIO = io.BufferedReader(counter, buffer_size=1 << 20)
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb"), counter  # type: ignore[return-value]
+    if compression == "zstd":
+        import zstandard
+
+        stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        return io.BufferedReader(stream, buffer_size=1 << 20), counter  # type: ignore[arg-type]
+    return raw, counter

@@ -1,0 +1,185 @@
+"""The YAML pipeline file, validated with pydantic.
+
+>>> cfg = load_pipeline("pipelines/quickstart.yaml")
+>>> cfg.name, [s.name for s in cfg.steps][:1]
+('quickstart', ['text_stats'])
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from assay.io.formats import FORMATS
+from assay.steps import STEPS, Step, StepParams
+
+__all__ = ["InputConfig", "OutputConfig", "PipelineConfig", "PipelineError", "StepConfig", "load_pipeline"]
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class PipelineError(ValueError):
+    """A pipeline file that cannot be run; the message names the key (and line)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputConfig(_Strict):
+    path: str
+    """A file or glob (``**`` recurses); relative to the pipeline file's folder or the working directory."""
+    format: Literal["alpaca", "belle", "seed_tasks", "gaokao", "sharegpt", "text", "assay", "parquet"]
+    source: str
+    """Source tag on every row, e.g. ``belle-eval``."""
+    domain: str | None = None
+    """Domain of every row, e.g. ``zhihu.com``; see ``domain_field`` for per-row domains."""
+    domain_field: str | None = None
+    """A field holding each record's URL or host name; its host becomes the row's domain."""
+    id_field: str = "id"
+    text_field: str | list[str] = "text"
+    """For ``format: text``: the field (or fields, joined by a blank line) holding the text."""
+
+    @field_validator("source")
+    @classmethod
+    def _safe_source(cls, value: str) -> str:
+        if not _SAFE_NAME.match(value):
+            raise ValueError("a source name uses letters, digits, '.', '_' and '-' only (no '/' or '..')")
+        return value
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        assert value in FORMATS
+        return value
+
+
+class OutputConfig(_Strict):
+    dir: str
+    shard_rows: int = Field(100_000, gt=0)
+    """Rows per Parquet shard."""
+    row_group_rows: int = Field(10_000, gt=0)
+    """Rows per Parquet row group (what streaming readers load at once)."""
+    compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
+    rejects: bool = True
+    """Write removed rows, with their ``reason``, to ``rejects/``."""
+
+
+class StepConfig(BaseModel):
+    """One step: its registered name and validated parameters."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    name: str
+    params: StepParams
+
+    def build(self) -> Step:
+        return STEPS[self.name](self.params)
+
+
+class PipelineConfig(_Strict):
+    name: str
+    inputs: list[InputConfig] = Field(min_length=1)
+    steps: list[StepConfig] = Field(default_factory=list)
+    output: OutputConfig
+    batch_rows: int = Field(8192, gt=0)
+    """Rows per record batch flowing through the steps (bounds memory)."""
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _parse_steps(cls, value: Any) -> list[StepConfig]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ValueError("steps must be a list of {step_name: {params}}")
+        steps = []
+        for i, item in enumerate(value):
+            if isinstance(item, StepConfig):
+                steps.append(item)
+                continue
+            if isinstance(item, str):
+                item = {item: {}}
+            if not isinstance(item, dict) or len(item) != 1:
+                raise ValueError(f"step {i} must be a mapping with exactly one step name, e.g. '- text_stats: {{}}'")
+            (name, params), = item.items()
+            if name not in STEPS:
+                raise ValueError(f"unknown step {name!r}; known steps: {sorted(STEPS)}")
+            try:
+                parsed = STEPS[name].Params(**(params or {}))
+            except ValidationError as exc:
+                raise ValueError(_describe(exc, prefix=f"{name}")) from None
+            except TypeError:
+                raise ValueError(f"the parameters of step {name!r} must be a mapping") from None
+            steps.append(StepConfig(name=name, params=parsed))
+        return steps
+
+    def fingerprint(self) -> str:
+        """sha256 of the canonical configuration (what the manifest calls the config hash)."""
+        data = self.model_dump(mode="json")
+        data["steps"] = [{s.name: s.params.model_dump(mode="json")} for s in self.steps]
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _describe(exc: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(err["loc"]))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Map each key path of a YAML document to its 1-based line."""
+    lines = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = path + (key.value,)
+            lines[sub] = key.start_mark.line + 1
+            for k, v in _line_index(value, sub).items():
+                lines.setdefault(k, v)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            lines.update(_line_index(value, path + (i,)))
+    return lines
+
+
+def load_pipeline(path: str | Path) -> PipelineConfig:
+    """Read and validate a pipeline YAML file (plain data: no YAML tags run code).
+
+    Errors name the key and its line, e.g.
+    ``pipeline.yaml: line 5: inputs.0.fromat: unknown key``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PipelineError(f"pipeline file not found: {path}") from None
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise PipelineError(f"{path}: a pipeline is a mapping with keys name, inputs, steps, output")
+    lines = _line_index(node) if node is not None else {}
+    try:
+        return PipelineConfig(**data)
+    except ValidationError as exc:
+        messages = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+            where = f"line {line}: " if line else ""
+            key = ".".join(str(p) for p in loc)
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            messages.append(f"{where}{key}: {msg}")
+        raise PipelineError(f"{path}: invalid pipeline:\n  " + "\n  ".join(messages)) from None
+    except TypeError as exc:
+        raise PipelineError(f"{path}: invalid pipeline: {exc}") from None

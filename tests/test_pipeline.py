@@ -1,0 +1,200 @@
+"""The pipeline runner, its configuration and the CLI, on the shipped samples."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+import assay
+from assay.cli import main
+from assay.pipeline import PipelineError, load_pipeline, run_pipeline
+from assay.pipeline.output import sha256_of
+from assay.steps import STEPS, Step, StepParams, mark_removed, register
+
+from conftest import ROOT, SAMPLES
+
+QUICKSTART = ROOT / "pipelines" / "quickstart.yaml"
+
+
+def _balanced(m):
+    return m["rows_in"] == m["rows_out"] + sum(m["removed"].values()) + m["quarantined"]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory):
+    out = tmp_path_factory.mktemp("qs") / "out"
+    return run_pipeline(QUICKSTART, output_dir=out), out
+
+
+def test_quickstart_writes_shards_manifest_and_stats(quickstart):
+    manifest, out = quickstart
+    assert manifest["rows_in"] == 300 + 300 + 100 + 175 + 175 and manifest["quarantined"] == 0
+    assert manifest["rows_out"] == manifest["rows_in"] and _balanced(manifest)
+    assert set(manifest["sources"]) == {"belle-eval", "flan-cot", "gaokao", "alpaca-seed", "belle-seed"}
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    for shard in manifest["shards"]:
+        path = out / shard["path"]
+        assert sha256_of(path) == shard["sha256"]
+        assert pq.ParquetFile(path).metadata.num_rows == shard["rows"]
+    table = pl.read_parquet(out / "data")
+    assert table.height == manifest["rows_out"]
+    assert {"id", "source", "domain", "kind", "text", "meta", "chars", "words", "cjk_ratio"} <= set(table.columns)
+    assert table.filter(pl.col("source") == "belle-eval")["domain"].unique().to_list() == ["github.com/LianjiaTech/BELLE"]
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["rows"] == manifest["rows_out"]
+    assert stats["columns"]["chars"]["max"] == table["chars"].max()
+    assert stats["by_source"]["belle-eval"]["cjk_ratio_mean"] > 0.5 > stats["by_source"]["flan-cot"]["cjk_ratio_mean"]
+    assert len(manifest["config_hash"]) == 64 and manifest["versions"]["assay"] == assay.__version__
+
+
+def test_same_input_gives_byte_identical_shards(quickstart, tmp_path):
+    manifest, _ = quickstart
+    again = run_pipeline(QUICKSTART, output_dir=tmp_path / "again")
+    assert [s["sha256"] for s in again["shards"]] == [s["sha256"] for s in manifest["shards"]]
+
+
+def test_shards_roll_over_at_shard_rows(tmp_path):
+    config = load_pipeline(QUICKSTART)
+    config.output.shard_rows = 400
+    config.output.row_group_rows = 100
+    m = run_pipeline(config, output_dir=tmp_path / "o")
+    assert [s["rows"] for s in m["shards"]] == [400, 400, 250]
+    assert pq.ParquetFile(tmp_path / "o" / m["shards"][0]["path"]).metadata.num_row_groups == 4
+
+
+def test_quarantine_accounting_with_broken_lines(tmp_path):
+    lines = (SAMPLES / "belle_eval_zh.jsonl").read_bytes().splitlines()[:20]
+    lines[3] = lines[3][:30]  # cut a JSON line
+    lines[7] = b'{"question": "\xff", "std_answer": "x"}'  # invalid UTF-8
+    lines[11] = b'{"question": "no answer"}'  # missing field
+    (tmp_path / "broken.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    pipeline = _write(tmp_path, f"""
+name: broken
+inputs:
+  - {{path: "{tmp_path}/broken.jsonl", format: belle, source: belle}}
+steps: [text_stats: {{}}]
+output: {{dir: "{tmp_path}/out"}}
+""")
+    m = run_pipeline(pipeline)
+    assert (m["rows_in"], m["rows_out"], m["quarantined"]) == (20, 17, 3) and _balanced(m)
+    assert m["sources"]["belle"]["quarantined"] == 3
+    bad = [json.loads(l) for l in (tmp_path / "out" / "quarantine" / "quarantine.jsonl").read_text().splitlines()]
+    assert [b["line"] for b in bad] == [4, 8, 12]
+    assert all(b["file"].endswith("broken.jsonl") and b["error"] for b in bad)
+
+
+@register
+class _DropShort(Step):
+    """A test-only filtering step: removes texts shorter than min_chars."""
+
+    name = "_test_drop_short"
+
+    class Params(StepParams):
+        min_chars: int = 100
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        import pyarrow.compute as pc
+
+        return mark_removed(batch, pc.less(pc.utf8_length(batch.column("text")), self.params.min_chars), "too_short")
+
+
+def test_removed_rows_go_to_rejects_with_reason(tmp_path):
+    pipeline = _write(tmp_path, f"""
+name: filtered
+inputs:
+  - {{path: "{SAMPLES}/flan_cot/*.json", format: alpaca, source: flan}}
+steps:
+  - _test_drop_short: {{min_chars: 200}}
+  - text_stats: {{}}
+output: {{dir: "{tmp_path}/out", rejects: true}}
+""")
+    m = run_pipeline(pipeline)
+    n_short = m["removed"]["too_short"]
+    assert 0 < n_short < 300 and m["rows_out"] == 300 - n_short and _balanced(m)
+    rejects = pl.read_parquet(tmp_path / "out" / "rejects")
+    assert rejects.height == n_short and set(rejects["reason"].unique()) == {"too_short"}
+    assert (rejects["text"].str.len_chars() < 200).all()
+    assert "reason" not in pl.read_parquet(tmp_path / "out" / "data").columns
+    assert m["steps"][0] == {"step": "_test_drop_short", "rows_in": 300, "rows_out": 300 - n_short,
+                             "removed": {"too_short": n_short}, "seconds": m["steps"][0]["seconds"]}
+
+
+@pytest.mark.parametrize("body, message", [
+    ("name: x\ninputs:\n  - {path: a.jsonl, fromat: belle, source: s}\noutput: {dir: o}\n",
+     "line 3: inputs.0.fromat: unknown key"),
+    ("name: x\ninputs:\n  - {path: a.jsonl, format: bellle, source: s}\noutput: {dir: o}\n", "inputs.0.format"),
+    ("name: x\ninputs:\n  - {path: a.jsonl, format: belle, source: ../evil}\noutput: {dir: o}\n", "no '/' or '..'"),
+    ("name: x\ninputs:\n  - {path: a.jsonl, format: belle, source: s}\nsteps: [nope: {}]\noutput: {dir: o}\n",
+     "unknown step 'nope'"),
+    ("name: x\ninputs:\n  - {path: a.jsonl, format: belle, source: s}\nsteps: [text_stats: {colum: t}]\noutput: {dir: o}\n",
+     "text_stats.colum: unknown key"),
+    ("name: x\ninputs:\n  - {path: a.jsonl, format: belle, source: s}\noutput: {dir: o, shard_rows: 0}\n",
+     "output.shard_rows"),
+    ("name: x\ninputs: [\n", "invalid YAML"),
+    ("name: x\ninputs:\n  - !!python/object/apply:os.system [echo hacked]\noutput: {dir: o}\n", "invalid YAML"),
+])
+def test_bad_pipelines_name_the_key(tmp_path, body, message):
+    with pytest.raises(PipelineError, match=message.replace(".", r"\.").replace("[", r"\[")):
+        load_pipeline(_write(tmp_path, body))
+
+
+def test_refuses_to_overwrite_a_folder_that_is_not_an_output(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "precious.txt").write_text("keep me")
+    config = load_pipeline(QUICKSTART)
+    with pytest.raises(PipelineError, match="not an assay output"):
+        run_pipeline(config, output_dir=tmp_path / "out")
+    assert (tmp_path / "out" / "precious.txt").read_text() == "keep me"
+
+
+def test_cli_run_and_inspect(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["run", str(QUICKSTART), "-o", str(tmp_path / "cli"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "manifest:" in result.output and "1,050" in result.output
+    result = runner.invoke(main, ["inspect", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    assert "rows: in 1,050, out 1,050" in result.output and "cjk_ratio: double" in result.output
+    result = runner.invoke(main, ["inspect", str(SAMPLES / "flan_cot" / "*.json")])
+    assert result.exit_code == 0, result.output
+    assert "3 file(s), format alpaca: 300 rows, 0 malformed" in result.output
+    result = runner.invoke(main, ["inspect", str(tmp_path / "cli" / "data" / "part-00000.parquet")])
+    assert result.exit_code == 0 and "format assay: 1,050 rows" in result.output
+
+
+def test_cli_help_version_and_errors(tmp_path):
+    runner = CliRunner()
+    for args in (["--help"], ["run", "--help"], ["inspect", "--help"]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0 and "Usage:" in result.output
+    assert assay.__version__ in runner.invoke(main, ["--version"]).output
+    bad = _write(tmp_path, "name: x\n")
+    result = runner.invoke(main, ["run", str(bad)])
+    assert result.exit_code == 2 and "inputs: Field required" in result.output
+
+
+def test_cli_threads_option_in_a_fresh_process(tmp_path):
+    code = ("import sys; from assay.cli import main; sys.argv=['assay','run',sys.argv[1],'-o',sys.argv[2],"
+            "'--threads','1','--no-progress']; main()")
+    proc = subprocess.run([sys.executable, "-c", code, str(QUICKSTART), str(tmp_path / "t1")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "t1" / "manifest.json").read_text())["threads"] == 1
+
+
+def test_import_and_print_as_in_the_readme():
+    proc = subprocess.run([sys.executable, "-c", "import assay; print(assay.text_stats(['你好 world']))"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "words: [[3]]" in proc.stdout

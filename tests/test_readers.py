@@ -1,0 +1,233 @@
+"""Readers and format adapters, on the real samples shipped in samples/."""
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+import assay
+from assay.io.formats import adapt, guess_format, RecordContext
+from assay.schema import RECORD_SCHEMA
+
+from conftest import SAMPLES
+
+
+def _compress(src: Path, dst: Path, how: str) -> Path:
+    data = src.read_bytes()
+    if how == "gz":
+        dst.write_bytes(gzip.compress(data))
+    elif how == "zst":
+        dst.write_bytes(zstandard.ZstdCompressor().compress(data))
+    else:
+        dst.write_bytes(data)
+    return dst
+
+
+@pytest.mark.parametrize("how", ["plain", "gz", "zst"])
+def test_jsonl_plain_gz_zst_read_the_same(tmp_path, how):
+    src = SAMPLES / "belle_eval_zh.jsonl"
+    path = _compress(src, tmp_path / ("belle.jsonl" + ("" if how == "plain" else f".{how}")), how)
+    table = assay.read(path, format="belle", source="belle-eval").read_all()
+    assert table.schema == RECORD_SCHEMA
+    assert table.num_rows == 300
+    first = json.loads(src.read_text(encoding="utf-8").splitlines()[0])
+    row = table.slice(0, 1).to_pylist()[0]
+    assert row["instruction"] == first["question"] and row["output"] == first["std_answer"]
+    assert json.loads(row["meta"]) == {"class": first["class"]}
+    assert row["id"] == f"belle-eval:{path.name}:0"
+
+
+@pytest.mark.parametrize("how", ["plain", "gz", "zst"])
+def test_json_array_plain_gz_zst(tmp_path, how):
+    src = SAMPLES / "flan_cot" / "aqua_train.json"
+    path = _compress(src, tmp_path / ("aqua.json" + ("" if how == "plain" else f".{how}")), how)
+    table = assay.read(path, format="alpaca", source="flan-cot").read_all()
+    records = json.loads(src.read_text(encoding="utf-8"))
+    assert table.num_rows == len(records)
+    assert table.column("output").to_pylist() == [r["output"] for r in records]
+    assert table.column("input").to_pylist() == [r["input"] or None for r in records]
+
+
+def test_glob_reads_files_in_sorted_order_with_relative_names():
+    reader = assay.read(str(SAMPLES / "gaokao" / "**" / "*.json"), format="gaokao", source="gaokao")
+    table = reader.read_all()
+    assert [f.name for f in reader.files] == [
+        "Objective_Questions/2010-2022_Math_II_MCQs.json",
+        "Subjective_Questions/2010-2022_Math_I_Fill-in-the-Blank.json",
+    ]
+    assert table.num_rows == 100
+    ids = table.column("id").to_pylist()
+    assert ids[0] == "gaokao:Objective_Questions/2010-2022_Math_II_MCQs.json:0"
+    assert len(set(ids)) == 100
+    meta = json.loads(table.column("meta")[0].as_py())
+    assert meta["keywords"] == "2010-2022_Math_II_MCQs" and meta["answer"] == ["D"]
+    assert table.column("output")[0].as_py().endswith("答案：D")
+
+
+def test_seed_tasks_one_row_per_instance():
+    table = assay.read(SAMPLES / "seed_tasks" / "alpaca_seed_tasks.jsonl", format="seed_tasks", source="s").read_all()
+    expected = sum(len(json.loads(l)["instances"]) for l in (SAMPLES / "seed_tasks" / "alpaca_seed_tasks.jsonl").read_text().splitlines())
+    assert table.num_rows == expected
+    assert table.column("id")[0].as_py() == "seed_task_0:0"
+    assert json.loads(table.column("meta")[0].as_py()) == {"is_classification": False, "name": "breakfast_suggestion"}
+
+
+def test_sharegpt_and_openai_messages(tmp_path):
+    path = tmp_path / "chat.jsonl"
+    rows = [
+        {"id": "c1", "conversations": [{"from": "human", "value": "你好"}, {"from": "gpt", "value": "你好！"}], "lang": "zh"},
+        {"system": "Be brief.", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]},
+    ]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
+    table = assay.read(path, format="sharegpt", source="chat").read_all()
+    got = table.to_pylist()
+    assert got[0]["kind"] == "chat" and got[0]["id"] == "c1"
+    assert got[0]["messages"] == [{"role": "user", "content": "你好"}, {"role": "assistant", "content": "你好！"}]
+    assert got[0]["meta"] == '{"lang":"zh"}'
+    assert got[1]["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert got[1]["text"] == "Be brief.\n\nHi\n\nHello"
+
+
+def test_text_format_with_field_list_and_domain_field(tmp_path):
+    table = assay.read(SAMPLES / "web" / "reuters_sample.jsonl.gz", format="text", source="reuters",
+                       text_field=["title", "body"]).read_all()
+    assert table.num_rows == 400
+    assert table.column("text")[0].as_py().startswith("BAHIA COCOA REVIEW\n\nShowers continued")
+    meta = json.loads(table.column("meta")[0].as_py())
+    assert "title" not in meta and "body" not in meta and meta["newid"] == 1
+    path = tmp_path / "web.jsonl"
+    path.write_text(json.dumps({"text": "x", "url": "https://www.example.org/a/b?c=1"}) + "\n")
+    row = assay.read(path, format="text", source="web", domain_field="url").read_all().to_pylist()[0]
+    assert row["domain"] == "www.example.org"
+
+
+def test_csv_and_tsv(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text('id,text,score\n1,"hello, world",0.5\n2,"line1\nline2",0.9\n3,too,many,fields\n')
+    reader = assay.read(path, format="text", source="csv")
+    table = reader.read_all()
+    assert table.column("text").to_pylist() == ["hello, world", "line1\nline2"]
+    assert table.column("id").to_pylist() == ["1", "2"]
+    assert reader.quarantined_count == 1
+    bad = reader.quarantined[0]
+    assert bad["line"] == 5 and "expected 3 fields, got 4" in bad["error"]
+    tsv = tmp_path / "data.tsv.gz"
+    tsv.write_bytes(gzip.compress(b"text\tlabel\nabc\tx\n"))
+    assert assay.read(tsv, format="text", source="t").read_all().column("text").to_pylist() == ["abc"]
+
+
+def test_parquet_in_schema_roundtrip_and_extra_columns(tmp_path):
+    table = assay.read(SAMPLES / "belle_eval_zh.jsonl", format="belle", source="b").read_all()
+    pq.write_table(table, tmp_path / "a.parquet")
+    again = assay.read(tmp_path / "a.parquet", format="parquet", source="ignored").read_all()
+    assert again.equals(table)
+    pq.write_table(table.append_column("score", pa.array(range(300))), tmp_path / "b.parquet")
+    extra = assay.read(tmp_path / "b.parquet", format="assay", source="ignored").read_all()
+    assert json.loads(extra.column("meta")[7].as_py())["score"] == 7
+    # Other formats read Parquet too.
+    pq.write_table(pa.table({"instruction": ["i"], "output": ["o"], "x": [1]}), tmp_path / "c.parquet")
+    row = assay.read(tmp_path / "c.parquet", format="alpaca", source="p").read_all().to_pylist()[0]
+    assert (row["instruction"], row["output"], row["meta"]) == ("i", "o", '{"x":1}')
+
+
+def test_malformed_lines_are_quarantined_and_good_rows_kept(tmp_path):
+    path = tmp_path / "broken.jsonl"
+    lines = [
+        b'{"question": "q1", "std_answer": "a1"}',
+        b'{"question": "q2", "std_answer": ',  # broken JSON
+        b'{"question": "q3\xff\xfe", "std_answer": "a3"}',  # invalid UTF-8
+        b"",
+        b'[1, 2]',  # not an object
+        b'{"question": "q6"}',  # missing field
+        b'{"question": 7, "std_answer": "a"}',  # wrong type
+        b'{"question": "q8", "std_answer": "a8"}',
+    ]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    reader = assay.read(path, format="belle", source="b")
+    table = reader.read_all()
+    assert table.column("instruction").to_pylist() == ["q1", "q8"]
+    errors = {q["line"]: q["error"] for q in reader.quarantined}
+    assert set(errors) == {2, 3, 5, 6, 7}
+    assert errors[2].startswith("invalid JSON")
+    assert errors[3] == "invalid UTF-8 at byte 16 of the line"
+    assert errors[5] == "expected a JSON object, got list"
+    assert errors[6] == "missing field 'std_answer'"
+    assert errors[7] == "field 'question' must be a string, got int"
+    assert all(q["file"] == path.as_posix() for q in reader.quarantined)
+    assert "\\xff\\xfe" in reader.quarantined[1]["raw"]
+    assert reader.rows_read + reader.quarantined_count == 7
+
+
+def test_truncated_gzip_keeps_rows_before_the_damage(tmp_path):
+    data = gzip.compress((SAMPLES / "belle_eval_zh.jsonl").read_bytes())
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    reader = assay.read(path, format="belle", source="b")
+    table = reader.read_all()
+    assert 50 < table.num_rows < 300
+    assert reader.quarantined_count == 1
+    assert "file unreadable after line" in reader.quarantined[0]["error"]
+
+
+def test_broken_json_array_quarantines_the_rest(tmp_path):
+    path = tmp_path / "cut.json"
+    path.write_text('[{"instruction": "a", "output": "b"}, {"instruction": "c", "outp')
+    reader = assay.read(path, format="alpaca", source="x")
+    assert reader.read_all().num_rows == 1
+    assert reader.quarantined[0]["record"] == 1 and "rest of the file is unreadable" in reader.quarantined[0]["error"]
+
+
+def test_corrupt_parquet_is_quarantined(tmp_path):
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(b"PAR1 this is not parquet")
+    reader = assay.read(path, format="assay", source="x")
+    assert reader.read_all().num_rows == 0
+    assert "corrupt Parquet" in reader.quarantined[0]["error"]
+
+
+def test_ids_are_stable_across_runs_and_working_directories(tmp_path, monkeypatch):
+    first = assay.read(SAMPLES / "flan_cot" / "*.json", format="alpaca", source="f").read_all().column("id")
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(SAMPLES / "flan_cot", copy)
+    monkeypatch.chdir(tmp_path)
+    second = assay.read("elsewhere/*.json", format="alpaca", source="f").read_all().column("id")
+    assert first.equals(second)
+
+
+def test_batches_are_bounded(tmp_path):
+    reader = assay.read(SAMPLES / "belle_eval_zh.jsonl", format="belle", source="b", batch_rows=64)
+    sizes = [b.num_rows for b in reader]
+    assert max(sizes) <= 64 and sum(sizes) == 300
+
+
+def test_errors_for_unknown_format_and_missing_files(tmp_path):
+    with pytest.raises(ValueError, match="unknown format 'alpacca'"):
+        assay.read(SAMPLES / "belle_eval_zh.jsonl", format="alpacca")
+    with pytest.raises(FileNotFoundError, match="no file matches"):
+        assay.read(str(tmp_path / "*.jsonl"), format="belle")
+    with pytest.raises(ValueError, match="cannot tell the file type"):
+        (tmp_path / "x.txt").write_text("hi")
+        assay.read(tmp_path / "x.txt", format="text")
+
+
+def test_guess_format_on_samples():
+    assert guess_format(json.loads((SAMPLES / "belle_eval_zh.jsonl").read_text().splitlines()[0])) == "belle"
+    assert guess_format(json.loads((SAMPLES / "seed_tasks" / "belle_zh_seed_tasks.jsonl").read_text().splitlines()[0])) == "seed_tasks"
+    assert guess_format({"conversations": []}) == "sharegpt"
+    assert guess_format({"foo": 1}) is None
+
+
+def test_every_kind_has_a_text_rendering():
+    ctx = RecordContext(source="s", file="f", index=0)
+    for fmt, record in [
+        ("alpaca", {"instruction": "I", "input": "", "output": "O"}),
+        ("sharegpt", {"messages": [{"role": "user", "content": "U"}]}),
+        ("text", {"text": "T"}),
+    ]:
+        row = adapt(fmt, record, ctx)[0]
+        assert row["text"] and row["kind"] in ("instruction", "chat", "text")
