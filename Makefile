@@ -36,7 +36,7 @@ test-python: build
 	$(PY) -m pytest tests python/assay --doctest-modules -q
 
 bench: build
-	$(PY) benchmarks/run_all.py
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) target out

@@ -69,6 +69,7 @@ class RecordReader:
         self.bytes_total = sum(f.size for f in self.files)
         self.bytes_done = 0
         self._bytes_before_file = 0
+        self._counter: Any = None
 
     def _quarantine(self, file: InputFile, bad: BadRecord) -> None:
         self.quarantined_count += 1
@@ -77,10 +78,9 @@ class RecordReader:
              "record": bad.index, "error": bad.error, "raw": bad.raw}
         )
 
-    def _records(self, file: InputFile, counter: Any) -> Iterator[RawRecord | BadRecord]:
+    def _records(self, file: InputFile) -> Iterator[RawRecord | BadRecord]:
         kind = file_type(file.path)
-        stream, counter_ = open_binary(file.path)
-        counter.append(counter_)
+        stream, self._counter = open_binary(file.path)
         with stream:
             if kind == "jsonl":
                 yield from iter_jsonl(stream)
@@ -121,6 +121,7 @@ class RecordReader:
 
     def _rows_of_parquet(self, file: InputFile) -> Iterator[RawRecord | BadRecord | pa.RecordBatch]:
         fast = self.format.name == "assay"
+        index = 0
         for item in self._parquet_batches(file):
             if isinstance(item, BadRecord):
                 yield item
@@ -131,13 +132,13 @@ class RecordReader:
                         [item.column(n).cast(f.type) for n, f in zip(RECORD_SCHEMA.names, RECORD_SCHEMA)],
                         schema=RECORD_SCHEMA,
                     )
+                    index += item.num_rows
                     continue
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                     pass  # fall back to row by row, which names the bad field
-            start = getattr(self, "_parquet_index", 0)
-            for offset, value in enumerate(item.to_pylist()):
-                yield RawRecord(start + offset, None, value)
-            self._parquet_index = start + item.num_rows
+            for value in item.to_pylist():
+                yield RawRecord(index, None, value)
+                index += 1
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         rows: list[dict[str, Any]] = []
@@ -148,10 +149,9 @@ class RecordReader:
                 id_field=self.id_field, text_field=self.text_field, domain_field=self.domain_field,
                 file_fields=self._file_fields(file),
             )
-            counters: list[Any] = []
+            self._counter = None
             is_parquet = file_type(file.path) == "parquet"
-            self._parquet_index = 0
-            items = self._rows_of_parquet(file) if is_parquet else self._records(file, counters)
+            items = self._rows_of_parquet(file) if is_parquet else self._records(file)
             for item in items:
                 if isinstance(item, pa.RecordBatch):
                     if rows:
@@ -173,8 +173,8 @@ class RecordReader:
                 rows.extend(new_rows)
                 size += sum(len(r["text"]) for r in new_rows)
                 if len(rows) >= self.batch_rows or size >= self.batch_bytes:
-                    if counters:
-                        self.bytes_done = self._bytes_before_file + counters[0].consumed
+                    if self._counter is not None:
+                        self.bytes_done = self._bytes_before_file + self._counter.consumed
                     yield self._flush(rows)
                     rows, size = [], 0
             self._bytes_before_file += file.size

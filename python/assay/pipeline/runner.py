@@ -37,6 +37,28 @@ __all__ = ["run_pipeline"]
 OUTPUT_ENTRIES = {"data", "rejects", "quarantine", "manifest.json", "stats.json", "report.html"}
 
 
+# Text-length histogram bins (characters): 0, then powers of two up to 2**26 (64M chars).
+LENGTH_EDGES = [0] + [2**k for k in range(27)]
+
+
+class LengthHistogram:
+    """Counts of text lengths (characters) in fixed power-of-two bins."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(LENGTH_EDGES)
+
+    def add(self, texts: pa.Array) -> None:
+        import numpy as np
+
+        lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy(zero_copy_only=False)
+        bins = np.searchsorted(LENGTH_EDGES, lengths, side="right") - 1
+        for b, n in zip(*np.unique(bins, return_counts=True)):
+            self.counts[int(b)] += int(n)
+
+    def as_dict(self) -> dict[str, list[int]]:
+        return {"edges": LENGTH_EDGES, "counts": self.counts}
+
+
 @dataclass
 class StepCounter:
     name: str
@@ -140,6 +162,7 @@ def run_pipeline(
                for i, s in enumerate(config.steps)} if config.output.rejects else {}
     quarantine = QuarantineWriter(out / "quarantine")
     sources: dict[str, Counter] = {}
+    length_before, length_after = LengthHistogram(), LengthHistogram()
     removed_total: Counter = Counter()
     rows_in = 0
 
@@ -158,6 +181,7 @@ def run_pipeline(
             rows_before = reader.rows_read
             for batch in reader:
                 counts["rows_in"] += batch.num_rows
+                length_before.add(batch.column("text"))
                 for index, (step, counter) in enumerate(zip(steps, counters)):
                     if batch.num_rows == 0:
                         break
@@ -176,6 +200,7 @@ def run_pipeline(
                     batch = kept
                     counter.rows_out += batch.num_rows
                 counts["rows_out"] += batch.num_rows
+                length_after.add(batch.column("text"))
                 shards.write(batch)
                 if bar is not None:
                     done = reader.rows_read - rows_before
@@ -215,7 +240,9 @@ def run_pipeline(
     balance = rows_out + sum(removed_total.values()) + quarantine.count
     if balance != rows_in:  # a bug, never bad input: refuse to write a manifest that does not add up
         raise RuntimeError(f"accounting does not balance: rows_in={rows_in} but out+removed+quarantined={balance}")
-    _write_json(out / "stats.json", _stats(out, shard_list, manifest))
+    stats = _stats(out, shard_list, manifest)
+    stats["text_chars_histogram"] = {"before": length_before.as_dict(), "after": length_after.as_dict()}
+    _write_json(out / "stats.json", stats)
     _write_json(out / "manifest.json", manifest)
     return manifest
 
