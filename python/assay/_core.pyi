@@ -11,6 +11,9 @@ class RustPanic(RuntimeError):
 def text_stats(texts: Any) -> pa.Table:
     """Per-row text statistics of an Arrow string array or stream."""
 
+def hash64(texts: Any, seed: int = 0) -> pa.ChunkedArray:
+    """XXH3-64 of each string (uint64; null stays null): stable across machines and versions."""
+
 def thread_count() -> int:
     """Threads in rayon's global pool."""
 

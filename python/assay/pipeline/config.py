@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from assay.io.formats import FORMATS
+from assay.pipeline.assemble import AssembleConfig
 from assay.steps import STEPS, Step, StepParams
 
 __all__ = ["InputConfig", "OutputConfig", "PipelineConfig", "PipelineError", "StepConfig", "load_pipeline"]
@@ -85,6 +86,8 @@ class PipelineConfig(_Strict):
     name: str
     inputs: list[InputConfig] = Field(min_length=1)
     steps: list[StepConfig] = Field(default_factory=list)
+    assemble: AssembleConfig | None = None
+    """Mixture weights, token budgets, domain prefix and shuffle (see ``assay.pipeline.assemble``)."""
     output: OutputConfig
     batch_rows: int = Field(8192, gt=0)
     """Rows per record batch flowing through the steps (bounds memory)."""
@@ -116,6 +119,16 @@ class PipelineConfig(_Strict):
                 raise ValueError(f"the parameters of step {name!r} must be a mapping") from None
             steps.append(StepConfig(name=name, params=parsed))
         return steps
+
+    @model_validator(mode="after")
+    def _mix_names_known_sources(self) -> "PipelineConfig":
+        if self.assemble is not None:
+            known = {i.source for i in self.inputs}
+            for section in ("mix", "token_budget"):
+                unknown = sorted(set(getattr(self.assemble, section)) - known)
+                if unknown:
+                    raise ValueError(f"assemble.{section} names unknown source(s) {unknown}; the inputs' sources are {sorted(known)}")
+        return self
 
     def fingerprint(self) -> str:
         """sha256 of the canonical configuration (what the manifest calls the config hash)."""

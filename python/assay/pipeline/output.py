@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 import pyarrow as pa
@@ -27,12 +27,14 @@ class ShardWriter:
     counts, so the same rows always give the same shards."""
 
     def __init__(self, directory: Path, *, shard_rows: int, row_group_rows: int,
-                 compression: str, prefix: str = "part") -> None:
+                 compression: str, prefix: str = "part",
+                 observe: Callable[[pa.RecordBatch], None] | None = None) -> None:
         self.directory = directory
         self.shard_rows = shard_rows
         self.row_group_rows = min(row_group_rows, shard_rows)
         self.compression = None if compression == "none" else compression
         self.prefix = prefix
+        self.observe = observe
         self.shards: list[dict[str, Any]] = []
         self.schema: pa.Schema | None = None
         self._writer: pq.ParquetWriter | None = None
@@ -52,6 +54,8 @@ class ShardWriter:
             self.schema = batch.schema
         elif batch.schema != self.schema:
             batch = batch.select(self.schema.names).cast(self.schema)
+        if self.observe is not None:
+            self.observe(batch)
         self._pending.append(batch)
         self._pending_rows += batch.num_rows
         # Row groups are cut at fixed row counts so the bytes do not depend on batch sizes.

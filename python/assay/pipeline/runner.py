@@ -5,7 +5,8 @@ shard writer, so memory stays bounded by the batch size (plus what a step keeps,
 such as a dedup index). After each step, rows whose ``reason`` is set leave the
 stream for ``rejects/``; malformed input records go to ``quarantine/``. At the end
 ``manifest.json`` records every shard and the counts, which always satisfy
-``rows_in = rows_out + sum(removed) + quarantined``.
+``rows_in + upsampled = rows_out + sum(removed) + quarantined`` (``upsampled``, the extra
+copies made by mixture weights above 1, is 0 without an ``assemble`` section).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import pyarrow.compute as pc
 
 import assay
 from assay.io import RecordReader
+from assay.pipeline.assemble import assemble
 from assay.pipeline.config import PipelineConfig, PipelineError, load_pipeline
 from assay.pipeline.output import QuarantineWriter, ShardWriter
 from assay.steps import REASON
@@ -34,7 +36,7 @@ from assay.steps import REASON
 __all__ = ["run_pipeline"]
 
 # What an output folder of assay holds; an existing folder with anything else is not replaced.
-OUTPUT_ENTRIES = {"data", "rejects", "quarantine", "manifest.json", "stats.json", "report.html"}
+OUTPUT_ENTRIES = {"data", "rejects", "quarantine", "manifest.json", "stats.json", "report.html", ".staging"}
 
 
 # Text-length histogram bins (characters): 0, then powers of two up to 2**26 (64M chars).
@@ -155,14 +157,17 @@ def run_pipeline(
 
     steps = [s.build() for s in config.steps]
     counters = [StepCounter(s.name) for s in config.steps]
+    length_before, length_after = LengthHistogram(), LengthHistogram()
     writer_options = dict(shard_rows=config.output.shard_rows, row_group_rows=config.output.row_group_rows,
                           compression=config.output.compression)
-    shards = ShardWriter(out / "data", **writer_options)
+    shards = ShardWriter(out / "data", observe=lambda b: length_after.add(b.column("text")), **writer_options)
+    # With an assemble section, kept rows are staged first and shuffled/mixed into data/ at the end.
+    kept_rows = (ShardWriter(out / ".staging", shard_rows=1 << 40, row_group_rows=65_536, compression="zstd",
+                             prefix="staged") if config.assemble else shards)
     rejects = {i: ShardWriter(out / "rejects", prefix=f"{i:02d}-{s.name}", **writer_options)
                for i, s in enumerate(config.steps)} if config.output.rejects else {}
     quarantine = QuarantineWriter(out / "quarantine")
     sources: dict[str, Counter] = {}
-    length_before, length_after = LengthHistogram(), LengthHistogram()
     removed_total: Counter = Counter()
     rows_in = 0
 
@@ -200,8 +205,7 @@ def run_pipeline(
                     batch = kept
                     counter.rows_out += batch.num_rows
                 counts["rows_out"] += batch.num_rows
-                length_after.add(batch.column("text"))
-                shards.write(batch)
+                kept_rows.write(batch)
                 if bar is not None:
                     done = reader.rows_read - rows_before
                     bar.update(task, completed=reader.bytes_done, rows=done,
@@ -212,6 +216,13 @@ def run_pipeline(
             if bar is not None:
                 bar.update(task, completed=reader.bytes_total)
 
+    upsampled = 0
+    if config.assemble is not None:
+        staged = [out / ".staging" / s["path"] for s in kept_rows.close()]
+        result = assemble(staged, config.assemble, shards, sources, out / ".staging" / "buckets")
+        removed_total.update(result["removed"])
+        upsampled = result["upsampled"]
+        shutil.rmtree(out / ".staging", ignore_errors=True)
     shard_list = shards.close()
     reject_list = [s for w in rejects.values() for s in w.close()]
     quarantine.close()
@@ -233,13 +244,15 @@ def run_pipeline(
         "rows_out": rows_out,
         "removed": dict(sorted(removed_total.items())),
         "quarantined": quarantine.count,
+        "upsampled": upsampled,
         "sources": {name: {k: c.get(k, 0) for k in ("rows_in", "rows_out", "removed", "quarantined")}
                     for name, c in sources.items()},
         "steps": [c.as_dict() for c in counters],
     }
     balance = rows_out + sum(removed_total.values()) + quarantine.count
-    if balance != rows_in:  # a bug, never bad input: refuse to write a manifest that does not add up
-        raise RuntimeError(f"accounting does not balance: rows_in={rows_in} but out+removed+quarantined={balance}")
+    if balance != rows_in + upsampled:  # a bug, never bad input: refuse to write a manifest that does not add up
+        raise RuntimeError(f"accounting does not balance: rows_in={rows_in} (+{upsampled} upsampled) "
+                           f"but out+removed+quarantined={balance}")
     stats = _stats(out, shard_list, manifest)
     stats["text_chars_histogram"] = {"before": length_before.as_dict(), "after": length_after.as_dict()}
     _write_json(out / "stats.json", stats)

@@ -1,0 +1,213 @@
+"""Assembly: mixture weights, token budgets, domain prefixes and a deterministic global
+shuffle, with Polars, in bounded memory.
+
+The runner first writes the kept rows to a staging folder. Assembly then makes two
+streaming passes:
+
+1. each row gets ``copies`` = floor(weight) plus one more with probability
+   frac(weight), decided by a stable hash of (source, id) and the seed, so sampling
+   is the same on every machine; each copy gets a 64-bit shuffle key (XXH3 of
+   source, id, copy and seed) and is appended to one of B bucket files by the key's
+   top bits;
+2. the buckets are read in key order, each sorted in memory, which gives a global
+   sort by key, i.e. a seeded shuffle, with memory bounded by one bucket. Token
+   budgets keep, per source, the rows whose cumulative token count in that order
+   stays within the budget; the prefix is added; rows go to the shard writer.
+
+``rows_in + upsampled = rows_out + sum(removed) + quarantined``, where removed counts
+``mix_downsample`` and ``token_budget`` with the steps' reasons.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import string
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from assay import _core
+
+__all__ = ["AssembleConfig", "assemble"]
+
+_SAMPLE_SALT = 0x5A17_5A17_5A17_5A17
+_KEY_SEP = "\x1f"
+
+
+class AssembleConfig(BaseModel):
+    """The ``assemble:`` section of a pipeline."""
+
+    model_config = ConfigDict(extra="forbid")
+    mix: dict[str, float] = Field(default_factory=dict)
+    """Sampling weight per source (default 1.0): 0.5 keeps about half, 2.0 doubles, 0 drops."""
+    prefix: str | None = None
+    """Template put before each row's ``text``, e.g. ``"{domain}\\n"``; fields: domain, source.
+    Rows whose domain is null get no prefix."""
+    token_budget: dict[str, int] = Field(default_factory=dict)
+    """Maximum tokens per source, counted in shuffled order."""
+    chars_per_token: float = Field(4.0, gt=0)
+    """Token estimate when no tokenizer is given: ceil(characters / chars_per_token)."""
+    tokenizer: str | None = None
+    """Path of a Hugging Face ``tokenizer.json`` for exact token counts (needs ``tokenizers``)."""
+    shuffle: bool = True
+    shuffle_seed: int = Field(0, ge=0)
+    bucket_bytes: int = Field(256 << 20, gt=0)
+    """Bytes of staged Parquet per shuffle bucket (bounds memory)."""
+
+    @field_validator("mix")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        for source, weight in value.items():
+            if weight < 0 or not math.isfinite(weight):
+                raise ValueError(f"weight of {source!r} must be a finite number >= 0, got {weight}")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _known_fields(cls, value: str | None) -> str | None:
+        if value is not None:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+            unknown = names - {"domain", "source"}
+            if unknown:
+                raise ValueError(f"prefix may use {{domain}} and {{source}}, not {sorted(unknown)}")
+        return value
+
+
+def _hash_column(df: pl.DataFrame, expr: pl.Expr, seed: int) -> pl.Series:
+    keys = df.select(expr.alias("k")).to_series().to_arrow()
+    return pl.Series(_core.hash64(keys, seed)).cast(pl.UInt64)
+
+
+def _key(*parts: pl.Expr) -> pl.Expr:
+    return pl.concat_str([p.cast(pl.Utf8) for p in parts], separator=_KEY_SEP)
+
+
+class _Tokens:
+    def __init__(self, cfg: AssembleConfig) -> None:
+        self.cfg = cfg
+        self.tokenizer = None
+        if cfg.tokenizer:
+            try:
+                from tokenizers import Tokenizer
+            except ImportError:
+                raise ImportError("assemble.tokenizer needs the 'tokenizers' package: pip install tokenizers") from None
+            self.tokenizer = Tokenizer.from_file(cfg.tokenizer)
+
+    def count(self, texts: pl.Series) -> pl.Series:
+        if self.tokenizer is None:
+            return (texts.str.len_chars() / self.cfg.chars_per_token).ceil().cast(pl.Int64)
+        encoded = self.tokenizer.encode_batch(texts.to_list(), add_special_tokens=False)
+        return pl.Series([len(e.ids) for e in encoded], dtype=pl.Int64)
+
+
+class _Assembler:
+    def __init__(self, cfg: AssembleConfig, writer: Any, sources: dict[str, Counter]) -> None:
+        self.cfg = cfg
+        self.writer = writer
+        self.sources = sources
+        self.removed: Counter = Counter()
+        self.upsampled = 0
+        self.tokens_used: Counter = Counter()
+        self.token_counter = _Tokens(cfg)
+
+    def sample(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Rows repeated by their source's weight; a copy column numbers the repeats."""
+        weight = pl.col("source").replace_strict(self.cfg.mix, default=1.0, return_dtype=pl.Float64)
+        u = _hash_column(df, _key(pl.col("source"), pl.col("id")), self.cfg.shuffle_seed ^ _SAMPLE_SALT)
+        df = df.with_columns(
+            copies=(weight.floor() + (pl.Series(u).cast(pl.Float64) / 2.0**64 < weight - weight.floor()).cast(pl.Float64))
+            .cast(pl.Int64)
+        )
+        dropped = df.filter(pl.col("copies") == 0)
+        for source, n in dropped.group_by("source").len().iter_rows():
+            self.removed["mix_downsample"] += n
+            self.sources[source]["removed"] += n
+        df = df.filter(pl.col("copies") > 0)
+        self.upsampled += int(df["copies"].sum() - df.height) if df.height else 0
+        return df.with_columns(copy=pl.int_ranges(0, pl.col("copies"), dtype=pl.Int32)).explode("copy").drop("copies")
+
+    def finish(self, df: pl.DataFrame) -> None:
+        """Apply budgets and prefix to rows already in final order, and write them."""
+        if df.height == 0:
+            return
+        if self.cfg.token_budget:
+            tokens = self.token_counter.count(df["text"])
+            df = df.with_columns(_tokens=tokens)
+            cum = pl.col("_tokens").cum_sum().over("source")
+            offset = pl.col("source").replace_strict(dict(self.tokens_used), default=0, return_dtype=pl.Int64)
+            budget = pl.col("source").replace_strict(self.cfg.token_budget, default=None, return_dtype=pl.Int64)
+            df = df.with_columns(_keep=budget.is_null() | (offset + cum <= budget))
+            for source, n in df.group_by("source").agg(pl.col("_tokens").sum()).iter_rows():
+                self.tokens_used[source] += n
+            over = df.filter(~pl.col("_keep"))
+            for source, n in over.group_by("source").len().iter_rows():
+                self.removed["token_budget"] += n
+                self.sources[source]["removed"] += n
+            df = df.filter(pl.col("_keep")).drop("_tokens", "_keep")
+        if self.cfg.prefix:
+            pieces = []
+            for literal, name, _, _ in string.Formatter().parse(self.cfg.prefix):
+                pieces += ([pl.lit(literal)] if literal else []) + ([pl.col(name)] if name else [])
+            rendered = pl.concat_str(pieces)
+            prefix = pl.when(pl.col("domain").is_not_null()).then(rendered).otherwise(pl.lit(""))
+            df = df.with_columns(text=prefix + pl.col("text"))
+        for source, n in df.group_by("source").len().iter_rows():
+            self.sources[source]["rows_out"] += n
+        for batch in df.to_arrow().to_batches():
+            self.writer.write(batch)
+
+
+def assemble(staged: list[Path], cfg: AssembleConfig, writer: Any, sources: dict[str, Counter],
+             work_dir: Path) -> dict[str, Any]:
+    """Mix, shuffle, budget and prefix the staged rows into ``writer``; returns the counts.
+
+    ``sources`` (per-source counters of the run) get their ``rows_out`` and ``removed``
+    updated. ``work_dir`` holds the shuffle buckets and is removed afterwards.
+    """
+    for counts in sources.values():
+        counts["rows_out"] = 0
+    asm = _Assembler(cfg, writer, sources)
+    batches = (b for path in staged for b in pq.ParquetFile(path).iter_batches(batch_size=65_536))
+    if not cfg.shuffle:
+        for batch in batches:
+            asm.finish(asm.sample(pl.from_arrow(pa.Table.from_batches([batch]))))
+        return {"removed": dict(asm.removed), "upsampled": asm.upsampled}
+
+    staged_bytes = sum(p.stat().st_size for p in staged)
+    bits = max(0, math.ceil(math.log2(max(1, staged_bytes * 2 // cfg.bucket_bytes + 1))))
+    n_buckets = 1 << bits
+    work_dir.mkdir(parents=True, exist_ok=True)
+    writers: dict[int, pq.ParquetWriter] = {}
+    schema = None
+    try:
+        for batch in batches:
+            df = asm.sample(pl.from_arrow(pa.Table.from_batches([batch])))
+            if df.height == 0:
+                continue
+            order = _hash_column(df, _key(pl.col("source"), pl.col("id"), pl.col("copy")), cfg.shuffle_seed)
+            bucket = pl.Series(order.to_numpy() >> np.uint64(64 - bits)) if bits else pl.lit(0, pl.UInt64)
+            df = df.with_columns(_order=order, _bucket=bucket)
+            for (bucket,), part in df.partition_by("_bucket", as_dict=True).items():
+                table = part.drop("_bucket").to_arrow()
+                if schema is None:
+                    schema = table.schema
+                table = table.cast(schema)
+                if bucket not in writers:
+                    writers[bucket] = pq.ParquetWriter(work_dir / f"bucket-{bucket:05d}.parquet", schema)
+                writers[bucket].write_table(table)
+        for w in writers.values():
+            w.close()
+        for bucket in range(n_buckets):
+            path = work_dir / f"bucket-{bucket:05d}.parquet"
+            if path.exists():
+                df = pl.read_parquet(path).sort(["_order", "source", "id", "copy"]).drop("_order")
+                asm.finish(df)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return {"removed": dict(asm.removed), "upsampled": asm.upsampled}
