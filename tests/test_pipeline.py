@@ -198,3 +198,11 @@ def test_import_and_print_as_in_the_readme():
     proc = subprocess.run([sys.executable, "-c", "import assay; print(assay.text_stats(['你好 world']))"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "words: [[3]]" in proc.stdout
+
+
+@pytest.mark.parametrize("recipe", sorted((ROOT / "pipelines").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_recipe_runs_on_the_samples(recipe, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    m = run_pipeline(recipe, output_dir=tmp_path / recipe.stem)
+    assert m["rows_out"] > 0 and m["quarantined"] == 0
+    assert m["rows_in"] + m["upsampled"] == m["rows_out"] + sum(m["removed"].values()) + m["quarantined"]
