@@ -100,8 +100,10 @@ def _stats_table(stats: dict[str, Any], title: str) -> Table:
 @click.argument("path")
 @click.option("--format", "format_", default=None,
               help="Input format (alpaca, belle, seed_tasks, gaokao, sharegpt, text, assay); guessed when left out.")
+@click.option("--text-field", default=None,
+              help="For --format text: the field(s) holding the text, comma-separated (default: text).")
 @click.option("--column", default="text", show_default=True, help="Text column to summarize.")
-def inspect(path: str, format_: str | None, column: str) -> None:
+def inspect(path: str, format_: str | None, text_field: str | None, column: str) -> None:
     """Show the schema, row count and a text summary of PATH.
 
     PATH is a file (JSONL, JSON, Parquet, CSV; .gz/.zst), a quoted glob, or an
@@ -110,7 +112,8 @@ def inspect(path: str, format_: str | None, column: str) -> None:
     from assay.inspect import inspect_path
 
     try:
-        info = inspect_path(path, format=format_, column=column)
+        options = {"text_field": text_field.split(",")} if text_field else {}
+        info = inspect_path(path, format=format_, column=column, progress=console.is_terminal, **options)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         _fail(str(exc))
         return

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +68,13 @@ class _Summary:
         return out
 
 
-def summarize_text(batches: Any, column: str = "text") -> dict[str, Any]:
+def summarize_text(batches: Any, column: str = "text", on_batch: Any = None) -> dict[str, Any]:
     """Length and script summary of the text column over a stream of batches."""
     summary = _Summary()
     for batch in batches:
         summary.add(text_stats(batch, column=column))
+        if on_batch is not None:
+            on_batch()
     return summary.result()
 
 
@@ -102,11 +105,13 @@ def _inspect_output(folder: Path) -> dict[str, Any]:
             "schema": schema, "stats": stats.get("columns", {})}
 
 
-def inspect_path(path: str | Path, format: str | None = None, column: str = "text") -> dict[str, Any]:
+def inspect_path(path: str | Path, format: str | None = None, column: str = "text",
+                 progress: bool = False, **read_options: Any) -> dict[str, Any]:
     """Schema, row count and a text summary of a file, a glob, or an ``assay run`` output folder.
 
     Raw files are read through their format adapter (``format``, or guessed from the
-    first record), so the counts are the rows a pipeline would see.
+    first record), so the counts are the rows a pipeline would see; ``read_options``
+    go to :class:`assay.RecordReader` (e.g. ``text_field``).
     """
     p = Path(path)
     if p.is_dir():
@@ -121,8 +126,19 @@ def inspect_path(path: str | Path, format: str | None = None, column: str = "tex
             fields = sorted(record) if record else []
             raise ValueError(f"cannot guess the format of {files[0].path} (fields: {fields}); pass --format")
     examples: list[dict[str, Any]] = []
-    reader = RecordReader(str(path), format, on_quarantine=lambda r: len(examples) < 5 and examples.append(r))
-    summary = summarize_text(reader, column=column)
+    reader = RecordReader(str(path), format, on_quarantine=lambda r: len(examples) < 5 and examples.append(r),
+                          **read_options)
+    from assay.pipeline.runner import progress_bar
+
+    with progress_bar(progress) as bar:
+        task = bar.add_task("reading", total=reader.bytes_total, rows=0, rate=0.0) if bar else None
+        start = time.perf_counter()
+
+        def update() -> None:
+            rate = reader.rows_read / max(time.perf_counter() - start, 1e-9)
+            bar.update(task, completed=reader.bytes_done, rows=reader.rows_read, rate=rate)
+
+        summary = summarize_text(reader, column=column, on_batch=update if bar else None)
     return {"kind": "input", "path": str(path), "files": [f.path.as_posix() for f in files], "format": format,
             "rows": reader.rows_read, "quarantined": reader.quarantined_count,
             "quarantine_sample": examples, "schema": None, "stats": summary["columns"]}

@@ -118,7 +118,8 @@ def _split_removed(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.RecordBatc
     return kept, removed
 
 
-def _progress(enabled: bool):
+def progress_bar(enabled: bool):
+    """A rich progress display over bytes read, with rows and rows/s (a no-op when disabled)."""
     if not enabled:
         return nullcontext(None)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -177,7 +178,7 @@ def run_pipeline(
                      on_quarantine=quarantine)
         for inp in config.inputs
     ]
-    with _progress(progress) as bar:
+    with progress_bar(progress) as bar:
         for inp, reader in zip(config.inputs, readers):
             counts = sources.setdefault(inp.source, Counter())
             task = bar.add_task(inp.source, total=reader.bytes_total, rows=0, rate=0.0) if bar else None
