@@ -231,3 +231,23 @@ def test_every_kind_has_a_text_rendering():
     ]:
         row = adapt(fmt, record, ctx)[0]
         assert row["text"] and row["kind"] in ("instruction", "chat", "text")
+
+
+def test_nul_bytes_big_documents_and_empty_text(tmp_path):
+    big = "长文档 " * (50 * 1024 * 1024 // 10)  # about 50 MB of UTF-8
+    lines = [
+        json.dumps({"text": "escaped NUL \u0000 inside a string is valid JSON"}).encode(),
+        b'{"text": "raw NUL \x00 byte"}',
+        json.dumps({"text": ""}).encode(),
+        json.dumps({"text": big}, ensure_ascii=False).encode(),
+    ]
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    reader = assay.read(path, format="text", source="odd")
+    table = reader.read_all()
+    assert table.num_rows == 3 and reader.quarantined_count == 1
+    assert reader.quarantined[0]["line"] == 2 and "invalid JSON" in reader.quarantined[0]["error"]
+    stats = assay.text_stats(table).to_pylist()
+    assert stats[0]["chars"] == len("escaped NUL \u0000 inside a string is valid JSON")
+    assert stats[1]["chars"] == 0 and stats[1]["words"] == 0
+    assert stats[2]["chars"] == len(big) and stats[2]["words"] == 3 * (50 * 1024 * 1024 // 10)
