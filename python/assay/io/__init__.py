@@ -48,11 +48,13 @@ class RecordReader:
         batch_bytes: int = 64 << 20,
         base_dir: Path | None = None,
         on_quarantine: QuarantineHandler | None = None,
+        files: list[InputFile] | None = None,
     ) -> None:
         if format not in FORMATS:
             raise ValueError(f"unknown format {format!r}; expected one of {sorted(FORMATS)}")
         self.format = FORMATS[format]
-        self.files: list[InputFile] = expand_inputs(path, base_dir)
+        # ``files``: a subset of what ``path`` matches, already expanded (the runner's work units).
+        self.files: list[InputFile] = files if files is not None else expand_inputs(path, base_dir)
         for file in self.files:
             file_type(file.path)  # an unknown file type is an error now, not halfway through a run
         self.source = source or Path(self.files[0].name).name.split(".")[0]

@@ -98,8 +98,8 @@ class ShardWriter:
 class QuarantineWriter:
     """Appends malformed input records, one JSON object per line, to ``quarantine/``."""
 
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / "quarantine.jsonl"
+    def __init__(self, directory: Path, name: str = "quarantine.jsonl") -> None:
+        self.path = directory / name
         self.count = 0
         self._file = None
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import sys
 import time
 from collections import Counter
 from contextlib import nullcontext
@@ -25,13 +24,15 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 import assay
 from assay.io import RecordReader
+from assay.io.files import InputFile, expand_inputs
 from assay.pipeline.assemble import assemble
 from assay.pipeline.config import PipelineConfig, PipelineError, load_pipeline
 from assay.pipeline.output import QuarantineWriter, ShardWriter
-from assay.steps import REASON
+from assay.steps import REASON, Step
 
 __all__ = ["run_pipeline"]
 
@@ -69,6 +70,13 @@ class StepCounter:
     removed: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
+    def add(self, done: dict[str, Any]) -> None:
+        """Add the counts of an ``as_dict()`` (one unit's) to these."""
+        self.rows_in += done["rows_in"]
+        self.rows_out += done["rows_out"]
+        self.removed.update(done["removed"])
+        self.seconds += done["seconds"]
+
     def as_dict(self) -> dict[str, Any]:
         return {"step": self.name, "rows_in": self.rows_in, "rows_out": self.rows_out,
                 "removed": dict(sorted(self.removed.items())), "seconds": round(self.seconds, 3)}
@@ -101,6 +109,7 @@ def _versions() -> dict[str, str]:
 
 
 def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     os.replace(tmp, path)
@@ -132,17 +141,137 @@ def progress_bar(enabled: bool):
     )
 
 
+@dataclass
+class WorkUnit:
+    """One input file: the unit of work, of progress and of resumption."""
+
+    number: int
+    input_index: int
+    file: InputFile
+
+    @property
+    def tag(self) -> str:
+        return f"u{self.number:06d}"
+
+
+class _Staging:
+    """The ``.staging`` folder of a run: per-unit outputs, step states and done markers.
+
+    Every unit writes its kept rows, rejects and quarantine under its own tag, saves
+    the steps' state, then its done marker (atomically). The final shards are made
+    from the staged files in unit order, so a resumed run writes the same bytes as an
+    uninterrupted one.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.root = out / ".staging"
+
+    def start(self, fingerprint: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        _write_json(self.root / "run.json", {"config_hash": fingerprint})
+
+    def check_resumable(self, fingerprint: str) -> bool:
+        """True when there is an interrupted run of this same config to continue."""
+        run = self.root / "run.json"
+        if not run.exists():
+            return False
+        previous = orjson.loads(run.read_bytes())["config_hash"]
+        if previous != fingerprint:
+            raise PipelineError(
+                f"cannot resume in {self.root.parent}: the pipeline changed since the interrupted run "
+                f"(config {previous[:12]} then, {fingerprint[:12]} now); run without --resume to start over"
+            )
+        return True
+
+    def marker(self, unit: WorkUnit) -> Path:
+        return self.root / "units" / f"{unit.tag}.json"
+
+    def state_dir(self, unit: WorkUnit) -> Path:
+        return self.root / "state" / unit.tag
+
+    def discard_from(self, unit: WorkUnit) -> None:
+        """Remove whatever units from ``unit`` on left behind (an interrupted unit's partial files)."""
+        for folder in ("kept", "rejects", "quarantine", "state"):
+            for path in (self.root / folder).glob("u*"):
+                if path.name[:7] >= unit.tag:
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+    def files(self, folder: str, pattern: str = "*") -> list[Path]:
+        return sorted((self.root / folder).glob(pattern))
+
+
+class _StepRunner:
+    """Applies the steps to a batch and splits off removed rows, counting as it goes."""
+
+    def __init__(self, steps: list[Step]) -> None:
+        self.steps = steps
+
+    def __call__(self, batch: pa.RecordBatch, counters: list[StepCounter],
+                 on_removed: Any) -> pa.RecordBatch:
+        for index, (step, counter) in enumerate(zip(self.steps, counters)):
+            if batch.num_rows == 0:
+                break
+            counter.rows_in += batch.num_rows
+            s0 = time.perf_counter()
+            batch, removed = _split_removed(step(batch))
+            counter.seconds += time.perf_counter() - s0
+            if removed is not None:
+                counter.removed.update(removed.column(REASON).to_pylist())
+                on_removed(index, removed)
+            counter.rows_out += batch.num_rows
+        return batch
+
+
+def _staged_writer(folder: Path, prefix: str) -> ShardWriter:
+    return ShardWriter(folder, shard_rows=1 << 62, row_group_rows=65_536, compression="zstd", prefix=prefix)
+
+
+def _run_unit(unit: WorkUnit, inp: Any, config: PipelineConfig, steps: _StepRunner, staging: _Staging,
+              on_progress: Any) -> dict[str, Any]:
+    """Process one input file into staging; returns the counts kept in its done marker."""
+    kept = _staged_writer(staging.root / "kept", unit.tag)
+    rejects = {i: _staged_writer(staging.root / "rejects", f"{unit.tag}-{i:02d}") for i in range(len(steps.steps))}
+    quarantine = QuarantineWriter(staging.root / "quarantine", f"{unit.tag}.jsonl")
+    counters = [StepCounter(s.name) for s in steps.steps]
+    histogram = LengthHistogram()
+    reader = RecordReader(inp.path, inp.format, source=inp.source, domain=inp.domain, id_field=inp.id_field,
+                          text_field=inp.text_field, domain_field=inp.domain_field, batch_rows=config.batch_rows,
+                          on_quarantine=quarantine, files=[unit.file])
+
+    def on_removed(index: int, removed: pa.RecordBatch) -> None:
+        if config.output.rejects:
+            rejects[index].write(removed)
+
+    for batch in reader:
+        histogram.add(batch.column("text"))
+        kept.write(steps(batch, counters, on_removed))
+        on_progress(reader)
+    kept.close()
+    for writer in rejects.values():
+        writer.close()
+    quarantine.close()
+    removed = sum((c.removed for c in counters), Counter())
+    return {"rows_in": reader.rows_read + quarantine.count, "rows_read": reader.rows_read,
+            "quarantined": quarantine.count, "removed": dict(removed),
+            "rows_kept": reader.rows_read - sum(removed.values()),
+            "steps": [c.as_dict() for c in counters], "histogram": histogram.counts}
+
+
 def run_pipeline(
     pipeline: PipelineConfig | str | Path,
     *,
     output_dir: str | Path | None = None,
     threads: int | None = None,
     progress: bool = False,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Run a pipeline and return its manifest (also written to ``<output>/manifest.json``).
 
     Input paths are taken relative to the working directory. ``output_dir``
-    overrides ``output.dir``; ``threads`` sizes the Rust thread pool.
+    overrides ``output.dir``; ``threads`` sizes the Rust thread pool. With
+    ``resume=True`` an interrupted run (killed, crashed) continues after its last
+    completed input file and ends with the same shards, byte for byte, as a run that
+    was never interrupted.
 
     >>> m = run_pipeline("pipelines/quickstart.yaml", output_dir="out/doctest-quickstart")
     >>> m["rows_in"] == m["rows_out"] + sum(m["removed"].values()) + m["quarantined"]
@@ -152,86 +281,121 @@ def run_pipeline(
     if threads is not None:
         assay.set_threads(threads)
     out = Path(output_dir if output_dir is not None else config.output.dir)
-    _prepare_output(out)
+    fingerprint = config.fingerprint()
+    staging = _Staging(out)
+    resuming = resume and staging.check_resumable(fingerprint)
+    if not resuming:
+        _prepare_output(out)
+        staging.start(fingerprint)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
 
     steps = [s.build() for s in config.steps]
-    counters = [StepCounter(s.name) for s in config.steps]
-    length_before, length_after = LengthHistogram(), LengthHistogram()
+    step_runner = _StepRunner(steps)
+    units = [WorkUnit(0, i, f) for i, inp in enumerate(config.inputs) for f in expand_inputs(inp.path)]
+    for number, unit in enumerate(units):
+        unit.number = number
+    results: list[dict[str, Any]] = []
+    with progress_bar(progress) as bar:
+        tasks = {i: bar.add_task(inp.source, total=sum(u.file.size for u in units if u.input_index == i),
+                                 rows=0, rate=0.0) if bar else None for i, inp in enumerate(config.inputs)}
+        done_bytes: Counter = Counter()
+        done_rows: Counter = Counter()
+        started_at = {i: time.perf_counter() for i in tasks}
+        resumed_state: Path | None = None
+        for unit in units:
+            marker = staging.marker(unit)
+            if resuming and marker.exists():
+                results.append(orjson.loads(marker.read_bytes()))
+                resumed_state = staging.state_dir(unit)
+                done_bytes[unit.input_index] += unit.file.size
+                continue
+            if resuming:
+                staging.discard_from(unit)
+                if resumed_state is not None:
+                    for i, step in enumerate(steps):
+                        step.load_state(resumed_state / f"{i:02d}")
+                resuming = False  # everything after this unit runs fresh
+            i = unit.input_index
+
+            def on_progress(reader: RecordReader, i: int = i) -> None:
+                if bar is not None:
+                    rows = done_rows[i] + reader.rows_read
+                    bar.update(tasks[i], completed=done_bytes[i] + reader.bytes_done, rows=rows,
+                               rate=rows / max(time.perf_counter() - started_at[i], 1e-9))
+
+            result = _run_unit(unit, config.inputs[i], config, step_runner, staging, on_progress)
+            state = staging.state_dir(unit)
+            for k, step in enumerate(steps):
+                step.save_state(state / f"{k:02d}")
+            _write_json(marker, result)
+            if resumed_state is not None and resumed_state != state:
+                shutil.rmtree(resumed_state, ignore_errors=True)
+            resumed_state = state
+            results.append(result)
+            done_bytes[i] += unit.file.size
+            done_rows[i] += result["rows_read"]
+            if bar is not None:
+                bar.update(tasks[i], completed=done_bytes[i])
+
+    manifest = _finish(out, config, units, results, staging, steps)
+    manifest["created"] = started.isoformat(timespec="seconds")
+    manifest["seconds"] = round(time.perf_counter() - t0, 3)
+    _write_json(out / "manifest.json", manifest)
+    shutil.rmtree(staging.root, ignore_errors=True)
+    return manifest
+
+
+def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: list[dict[str, Any]],
+            staging: _Staging, steps: list[Step]) -> dict[str, Any]:
+    """Make the final shards, rejects and quarantine from staging, and the manifest and stats."""
     writer_options = dict(shard_rows=config.output.shard_rows, row_group_rows=config.output.row_group_rows,
                           compression=config.output.compression)
+    length_after = LengthHistogram()
     shards = ShardWriter(out / "data", observe=lambda b: length_after.add(b.column("text")), **writer_options)
-    # With an assemble section, kept rows are staged first and shuffled/mixed into data/ at the end.
-    kept_rows = (ShardWriter(out / ".staging", shard_rows=1 << 40, row_group_rows=65_536, compression="zstd",
-                             prefix="staged") if config.assemble else shards)
-    rejects = {i: ShardWriter(out / "rejects", prefix=f"{i:02d}-{s.name}", **writer_options)
-               for i, s in enumerate(config.steps)} if config.output.rejects else {}
-    quarantine = QuarantineWriter(out / "quarantine")
-    sources: dict[str, Counter] = {}
-    removed_total: Counter = Counter()
-    rows_in = 0
-
-    readers = [
-        RecordReader(inp.path, inp.format, source=inp.source, domain=inp.domain, id_field=inp.id_field,
-                     text_field=inp.text_field, domain_field=inp.domain_field, batch_rows=config.batch_rows,
-                     on_quarantine=quarantine)
-        for inp in config.inputs
-    ]
-    with progress_bar(progress) as bar:
-        for inp, reader in zip(config.inputs, readers):
-            counts = sources.setdefault(inp.source, Counter())
-            task = bar.add_task(inp.source, total=reader.bytes_total, rows=0, rate=0.0) if bar else None
-            input_start = time.perf_counter()
-            quarantined_before = quarantine.count
-            rows_before = reader.rows_read
-            for batch in reader:
-                counts["rows_in"] += batch.num_rows
-                length_before.add(batch.column("text"))
-                for index, (step, counter) in enumerate(zip(steps, counters)):
-                    if batch.num_rows == 0:
-                        break
-                    counter.rows_in += batch.num_rows
-                    s0 = time.perf_counter()
-                    batch = step(batch)
-                    kept, removed = _split_removed(batch)
-                    counter.seconds += time.perf_counter() - s0
-                    if removed is not None:
-                        reasons = Counter(removed.column(REASON).to_pylist())
-                        counter.removed.update(reasons)
-                        removed_total.update(reasons)
-                        counts["removed"] += removed.num_rows
-                        if rejects:
-                            rejects[index].write(removed)
-                    batch = kept
-                    counter.rows_out += batch.num_rows
-                counts["rows_out"] += batch.num_rows
-                kept_rows.write(batch)
-                if bar is not None:
-                    done = reader.rows_read - rows_before
-                    bar.update(task, completed=reader.bytes_done, rows=done,
-                               rate=done / max(time.perf_counter() - input_start, 1e-9))
-            counts["quarantined"] += quarantine.count - quarantined_before
-            counts["rows_in"] += quarantine.count - quarantined_before
-            rows_in += reader.rows_read + (quarantine.count - quarantined_before)
-            if bar is not None:
-                bar.update(task, completed=reader.bytes_total)
-
+    sources: dict[str, Counter] = {inp.source: Counter() for inp in config.inputs}
+    for unit, result in zip(units, results):
+        counts = sources[config.inputs[unit.input_index].source]
+        counts["rows_in"] += result["rows_in"]
+        counts["rows_out"] += result["rows_kept"]
+        counts["removed"] += sum(result["removed"].values())
+        counts["quarantined"] += result["quarantined"]
+    removed_total: Counter = sum((Counter(r["removed"]) for r in results), Counter())
+    kept = staging.files("kept", "u*.parquet")
     upsampled = 0
     if config.assemble is not None:
-        staged = [out / ".staging" / s["path"] for s in kept_rows.close()]
-        result = assemble(staged, config.assemble, shards, sources, out / ".staging" / "buckets")
-        removed_total.update(result["removed"])
-        upsampled = result["upsampled"]
-        shutil.rmtree(out / ".staging", ignore_errors=True)
+        assembled = assemble(kept, config.assemble, shards, sources, staging.root / "buckets")
+        removed_total.update(assembled["removed"])
+        upsampled = assembled["upsampled"]
+    else:
+        for path in kept:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+                shards.write(batch)
     shard_list = shards.close()
-    reject_list = [s for w in rejects.values() for s in w.close()]
-    quarantine.close()
+
+    reject_list = []
+    for i, step in enumerate(steps):
+        writer = ShardWriter(out / "rejects", prefix=f"{i:02d}-{step.name}", **writer_options)
+        for path in staging.files("rejects", f"u*-{i:02d}-*.parquet"):
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+                writer.write(batch)
+        reject_list += writer.close()
+    quarantined = sum(r["quarantined"] for r in results)
+    if quarantined:
+        (out / "quarantine").mkdir(parents=True, exist_ok=True)
+        with open(out / "quarantine" / "quarantine.jsonl", "wb") as target:
+            for path in staging.files("quarantine", "u*.jsonl"):
+                with open(path, "rb") as source:
+                    shutil.copyfileobj(source, target)
+
+    counters = [StepCounter(s.name) for s in steps]
+    for result in results:
+        for counter, done in zip(counters, result["steps"]):
+            counter.add(done)
+    rows_in = sum(r["rows_in"] for r in results)
     rows_out = sum(s["rows"] for s in shard_list)
     manifest = {
         "name": config.name,
-        "created": started.isoformat(timespec="seconds"),
-        "seconds": round(time.perf_counter() - t0, 3),
         "config_hash": config.fingerprint(),
         "config": orjson.loads(orjson.dumps(config.model_dump(mode="json"))) | {
             "steps": [{s.name: s.params.model_dump(mode="json")} for s in config.steps]},
@@ -240,24 +404,26 @@ def run_pipeline(
         "schema": [{"name": f.name, "type": str(f.type)} for f in shards.schema] if shards.schema else [],
         "shards": [{**s, "path": f"data/{s['path']}"} for s in shard_list],
         "rejects": [{**s, "path": f"rejects/{s['path']}"} for s in reject_list],
-        "quarantine": "quarantine/quarantine.jsonl" if quarantine.count else None,
+        "quarantine": "quarantine/quarantine.jsonl" if quarantined else None,
         "rows_in": rows_in,
         "rows_out": rows_out,
         "removed": dict(sorted(removed_total.items())),
-        "quarantined": quarantine.count,
+        "quarantined": quarantined,
         "upsampled": upsampled,
         "sources": {name: {k: c.get(k, 0) for k in ("rows_in", "rows_out", "removed", "quarantined")}
                     for name, c in sources.items()},
         "steps": [c.as_dict() for c in counters],
     }
-    balance = rows_out + sum(removed_total.values()) + quarantine.count
+    balance = rows_out + sum(removed_total.values()) + quarantined
     if balance != rows_in + upsampled:  # a bug, never bad input: refuse to write a manifest that does not add up
         raise RuntimeError(f"accounting does not balance: rows_in={rows_in} (+{upsampled} upsampled) "
                            f"but out+removed+quarantined={balance}")
+    before = LengthHistogram()
+    for result in results:
+        before.counts = [a + b for a, b in zip(before.counts, result["histogram"])]
     stats = _stats(out, shard_list, manifest)
-    stats["text_chars_histogram"] = {"before": length_before.as_dict(), "after": length_after.as_dict()}
+    stats["text_chars_histogram"] = {"before": before.as_dict(), "after": length_after.as_dict()}
     _write_json(out / "stats.json", stats)
-    _write_json(out / "manifest.json", manifest)
     return manifest
 
 

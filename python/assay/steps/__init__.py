@@ -13,6 +13,7 @@ it with :func:`register`.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -40,6 +41,14 @@ class Step:
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def save_state(self, folder: Path) -> None:
+        """Persist what the step carries across batches (e.g. a dedup index) for ``--resume``.
+
+        Stateless steps keep the default, which writes nothing."""
+
+    def load_state(self, folder: Path) -> None:
+        """Restore what :meth:`save_state` wrote (called before resuming a run)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"

@@ -1,0 +1,26 @@
+"""A test-only step that sleeps per batch, so a run lasts long enough to be killed."""
+import time
+
+import pyarrow as pa
+
+from assay.steps import Step, StepParams, register
+
+
+class SleepParams(StepParams):
+    seconds: float = 0.05
+
+
+@register
+class SleepStep(Step):
+    name = "_test_sleep"
+    Params = SleepParams
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        time.sleep(self.params.seconds)
+        return batch
+
+
+if __name__ == "__main__":
+    from assay.cli import main
+
+    main()
