@@ -569,8 +569,9 @@ def _duplicates_section(files: _OutputFiles) -> str:
         rows_by_size: Counter = Counter()
         frame = files.scan(with_id, ["cluster_id", "cluster_size"])
         if frame is not None:
-            clusters = (frame.with_columns(pl.col("cluster_id").cast(pl.String),
-                                           pl.col("cluster_size").cast(pl.Int64))
+            id_types = {str(files.schema(p).field("cluster_id").type) for p in with_id}
+            cluster_id = pl.col("cluster_id") if len(id_types) == 1 else pl.col("cluster_id").cast(pl.String)
+            clusters = (frame.with_columns(cluster_id, pl.col("cluster_size").cast(pl.Int64))
                         .filter(pl.col("cluster_size") >= 2)
                         .group_by("cluster_id").agg(pl.col("cluster_size").max().alias("size"), pl.len().alias("rows"))
                         .group_by("size").agg(pl.len().alias("clusters"), pl.col("rows").sum().alias("rows")))
