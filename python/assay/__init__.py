@@ -14,6 +14,7 @@ import os
 from assay._core import RustPanic, __version__
 from assay.io import RecordReader, read
 from assay.pipeline import load_pipeline, run_pipeline
+from assay.report import write_report
 from assay.schema import RECORD_SCHEMA
 from assay.stats import text_stats
 
@@ -28,6 +29,7 @@ __all__ = [
     "set_threads",
     "text_stats",
     "thread_count",
+    "write_report",
 ]
 
 

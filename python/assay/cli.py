@@ -144,5 +144,28 @@ def inspect(path: str, format_: str | None, text_field: str | None, column: str)
     console.print(_stats_table(info["stats"], f"text_stats of '{column}'"))
 
 
+@main.command()
+@click.argument("output_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--samples", "sample_rows", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Removed rows shown per reason (and quarantined records shown).")
+@click.option("--chars", "sample_chars", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Characters of text shown per sampled row.")
+def report(output_dir: Path, sample_rows: int, sample_chars: int) -> None:
+    """(Re)write DIR/report.html for the output folder DIR of `assay run` and print its path.
+
+    The page is self-contained (inline SVG, no network): funnel of rows by step and
+    reason, text lengths before/after, languages, source mix, duplicate clusters,
+    a sample of removed rows per reason, and the accounting check.
+    """
+    from assay.report import write_report
+
+    try:
+        path = write_report(output_dir, sample_rows=sample_rows, sample_chars=sample_chars)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    click.echo(str(path))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
