@@ -84,6 +84,7 @@ def run(pipeline: Path, output_dir: Path | None, threads: int | None, progress: 
     click.echo(f"shards:     {out / 'data'} ({len(manifest['shards'])} file(s))")
     click.echo(f"manifest:   {out / 'manifest.json'}")
     click.echo(f"stats:      {out / 'stats.json'}")
+    click.echo(f"report:     {out / 'report.html'}")
     if manifest["quarantined"]:
         click.echo(f"quarantine: {out / manifest['quarantine']} ({manifest['quarantined']:,} record(s))")
 

@@ -343,6 +343,9 @@ def run_pipeline(
     manifest["seconds"] = round(time.perf_counter() - t0, 3)
     _write_json(out / "manifest.json", manifest)
     shutil.rmtree(staging.root, ignore_errors=True)
+    from assay.report import write_report
+
+    write_report(out)
     return manifest
 
 
