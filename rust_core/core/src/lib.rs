@@ -6,6 +6,8 @@
 //! types, releases the GIL and maps errors.
 
 pub mod error;
+pub mod exact;
+pub mod minhash;
 pub mod script;
 pub mod strings;
 pub mod text_stats;
