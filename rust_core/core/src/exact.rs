@@ -84,6 +84,8 @@ pub struct ExactAssignment {
     pub cluster_id: u64,
     /// The row's key, `None` when it has none.
     pub key: Option<u128>,
+    /// The cluster's size right after this row joined it (a running count).
+    pub cluster_size: u64,
     pub is_duplicate: bool,
 }
 
@@ -128,15 +130,20 @@ impl ExactIndex {
             }
         }
         let base = self.rows_seen;
-        let mut out = vec![ExactAssignment { cluster_id: 0, key: None, is_duplicate: false }; len];
+        let mut out = vec![ExactAssignment { cluster_id: 0, key: None, cluster_size: 1, is_duplicate: false }; len];
         let mut assign = |row: usize| {
             let global = base + row as u64;
             out[row] = match keys[row] {
-                None => ExactAssignment { cluster_id: global, key: None, is_duplicate: false },
+                None => ExactAssignment { cluster_id: global, key: None, cluster_size: 1, is_duplicate: false },
                 Some(key) => {
                     let entry = self.clusters.entry(key).or_insert((global, 0));
                     entry.1 += 1;
-                    ExactAssignment { cluster_id: entry.0, key: Some(key), is_duplicate: entry.0 != global }
+                    ExactAssignment {
+                        cluster_id: entry.0,
+                        key: Some(key),
+                        cluster_size: entry.1,
+                        is_duplicate: entry.0 != global,
+                    }
                 }
             };
         };

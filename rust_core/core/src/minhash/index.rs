@@ -67,6 +67,8 @@ pub struct Assignment {
     /// The cluster's ordinal in the index, `None` for a document without shingles
     /// (never a duplicate, never matched).
     pub cluster: Option<u32>,
+    /// The cluster's size right after this document joined it (a running count).
+    pub cluster_size: u64,
     pub is_duplicate: bool,
 }
 
@@ -160,7 +162,7 @@ impl DedupIndex {
 
     fn assign(&mut self, global_row: u64, prepared: Option<&Prepared>) -> Assignment {
         let Some(doc) = prepared else {
-            return Assignment { cluster_id: global_row, cluster: None, is_duplicate: false };
+            return Assignment { cluster_id: global_row, cluster: None, cluster_size: 1, is_duplicate: false };
         };
         let mut candidates: Vec<u32> = Vec::with_capacity(4);
         for (table, &key) in self.tables.iter().zip(&doc.keys) {
@@ -199,27 +201,39 @@ impl DedupIndex {
         for (table, &key) in self.tables.iter_mut().zip(&doc.keys) {
             table.insert_if_absent(key, cluster);
         }
-        Assignment { cluster_id: self.survivor_rows[cluster as usize], cluster: Some(cluster), is_duplicate }
+        Assignment {
+            cluster_id: self.survivor_rows[cluster as usize],
+            cluster: Some(cluster),
+            cluster_size: self.cluster_sizes[cluster as usize],
+            is_duplicate,
+        }
     }
 
-    /// Add a batch of texts, taken in `order` (a permutation of the batch's rows; input
-    /// order when `None`). Returns one assignment per row, in row order. Rows get global
-    /// numbers `rows_seen()..rows_seen() + len` in row order.
-    pub fn add(&mut self, texts: &dyn Array, order: Option<&[usize]>) -> Result<Vec<Assignment>> {
-        let column = StringColumn::try_new(texts, "near-duplicate dedup")?;
-        let len = column.len();
+    /// Add a batch of texts (one Arrow array, or several chunks read as one), taken in
+    /// `order` (a permutation of the batch's rows; input order when `None`). Returns one
+    /// assignment per row, in row order. Rows get global numbers
+    /// `rows_seen()..rows_seen() + len` in row order.
+    pub fn add(&mut self, chunks: &[&dyn Array], order: Option<&[usize]>) -> Result<Vec<Assignment>> {
+        let columns = chunks
+            .iter()
+            .map(|chunk| StringColumn::try_new(*chunk, "near-duplicate dedup"))
+            .collect::<Result<Vec<_>>>()?;
+        let len: usize = columns.iter().map(StringColumn::len).sum();
         if let Some(order) = order {
             let mut seen = vec![false; len];
             if order.len() != len || order.iter().any(|&i| i >= len || std::mem::replace(&mut seen[i], true)) {
                 return Err(AssayError::InvalidArgument("order must be a permutation of the rows".into()));
             }
         }
-        let prepared = self.prepare(&column);
+        let mut prepared = Vec::with_capacity(len);
+        for column in &columns {
+            prepared.extend(self.prepare(column));
+        }
         for table in &mut self.tables {
             table.reserve(len);
         }
         let base = self.rows_seen;
-        let mut out = vec![Assignment { cluster_id: 0, cluster: None, is_duplicate: false }; len];
+        let mut out = vec![Assignment { cluster_id: 0, cluster: None, cluster_size: 1, is_duplicate: false }; len];
         let mut assign_row = |index: &mut Self, row: usize| {
             out[row] = index.assign(base + row as u64, prepared[row].as_ref());
         };
@@ -388,7 +402,7 @@ mod tests {
         let docs = corpus();
         let array = StringArray::from(docs.clone());
         let mut index = DedupIndex::new(config()).unwrap();
-        let out = index.add(&array, None).unwrap();
+        let out = index.add(&[&array], None).unwrap();
         for (row, (doc, a)) in docs.iter().zip(&out).enumerate() {
             match doc.as_deref() {
                 None | Some("") => assert_eq!((a.cluster_id, a.is_duplicate, a.cluster), (row as u64, false, None)),
@@ -402,7 +416,7 @@ mod tests {
     #[test]
     fn batch_size_does_not_matter_and_save_load_round_trips() {
         let docs = corpus();
-        let whole = DedupIndex::new(config()).unwrap().add(&StringArray::from(docs.clone()), None).unwrap();
+        let whole = DedupIndex::new(config()).unwrap().add(&[&StringArray::from(docs.clone())], None).unwrap();
         for batch_size in [1, 7, 50] {
             let mut index = DedupIndex::new(config()).unwrap();
             let mut got = Vec::new();
@@ -412,7 +426,7 @@ mod tests {
                     index.save(&mut bytes).unwrap();
                     index = DedupIndex::load(&mut bytes.as_slice()).unwrap();
                 }
-                got.extend(index.add(&StringArray::from(chunk.to_vec()), None).unwrap());
+                got.extend(index.add(&[&StringArray::from(chunk.to_vec())], None).unwrap());
             }
             assert_eq!(got, whole, "batch size {batch_size}");
         }
@@ -422,10 +436,10 @@ mod tests {
     fn order_picks_the_survivor() {
         let docs = vec![Some("a b c d e f g h".to_string()), Some("a b c d e f g h!".to_string())];
         let mut index = DedupIndex::new(config()).unwrap();
-        let out = index.add(&StringArray::from(docs), Some(&[1, 0])).unwrap();
+        let out = index.add(&[&StringArray::from(docs)], Some(&[1, 0])).unwrap();
         assert_eq!((out[0].cluster_id, out[0].is_duplicate), (1, true));
         assert_eq!((out[1].cluster_id, out[1].is_duplicate), (1, false));
-        assert!(DedupIndex::new(config()).unwrap().add(&StringArray::from(vec!["x"]), Some(&[1])).is_err());
+        assert!(DedupIndex::new(config()).unwrap().add(&[&StringArray::from(vec!["x"])], Some(&[1])).is_err());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 use arrow_array::Array;
 use rayon::prelude::*;
 
-use super::scheme::{sha1_hash32, update_affine32, update_legacy, Permutations, Scheme};
+use super::sha1_batch::sha1_hash32_into;
+use super::scheme::{update_affine32, update_legacy, Permutations, Scheme};
 use super::shingle::{for_each_shingle, normalize_into, Normalized, Unit};
 use crate::error::{AssayError, Result};
 use crate::strings::StringColumn;
@@ -60,11 +61,9 @@ impl MinHasher {
     pub fn shingle_hashes<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [u32] {
         normalize_into(text, self.unit, &mut scratch.normalized);
         scratch.hashes.clear();
-        let hashes = &mut scratch.hashes;
-        for_each_shingle(&scratch.normalized, self.ngram, self.unit, |s| hashes.push(sha1_hash32(s)));
-        // The minimum does not care about repeats; dropping them saves permutation work.
-        hashes.sort_unstable();
-        hashes.dedup();
+        let mut shingle_list: Vec<&[u8]> = Vec::with_capacity(scratch.normalized.tokens.len());
+        for_each_shingle(&scratch.normalized, self.ngram, self.unit, |s| shingle_list.push(s));
+        sha1_hash32_into(shingle_list, &mut scratch.hashes);
         &scratch.hashes
     }
 
@@ -148,6 +147,7 @@ pub fn shingles_array(texts: &dyn Array, ngram: usize, unit: Unit) -> Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::minhash::scheme::sha1_hash32;
 
     fn signature(scheme: Scheme, shingle_list: &[&[u8]]) -> Vec<u64> {
         let permutations = Permutations::new(128, 1, scheme).unwrap();

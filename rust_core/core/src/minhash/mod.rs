@@ -12,6 +12,7 @@ pub mod kernel;
 pub mod lsh;
 pub mod mt19937;
 pub mod scheme;
+pub mod sha1_batch;
 pub mod shingle;
 
 pub use index::{Assignment, DedupConfig, DedupIndex};

@@ -48,8 +48,32 @@ impl Scheme {
 /// ```
 #[inline]
 pub fn sha1_hash32(data: &[u8]) -> u32 {
+    // Shingles are short: pad them into one or two blocks on the stack and run the
+    // compression function directly (SHA-NI when the CPU has it), skipping the
+    // streaming hasher's buffering.
+    if data.len() <= 119 {
+        let mut blocks = [0u8; 128];
+        blocks[..data.len()].copy_from_slice(data);
+        blocks[data.len()] = 0x80;
+        let used = if data.len() <= 55 { 64 } else { 128 };
+        blocks[used - 8..used].copy_from_slice(&((data.len() as u64) * 8).to_be_bytes());
+        let mut state = SHA1_INIT;
+        let blocks = if used == 64 { &blocks[..64] } else { &blocks[..] };
+        compress_blocks(&mut state, blocks);
+        return state[0].swap_bytes();
+    }
     let digest = Sha1::digest(data);
     u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]])
+}
+
+const SHA1_INIT: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+
+#[inline]
+fn compress_blocks(state: &mut [u32; 5], bytes: &[u8]) {
+    use sha1::digest::generic_array::GenericArray;
+    for chunk in bytes.chunks_exact(64) {
+        sha1::compress(state, std::slice::from_ref(GenericArray::from_slice(chunk)));
+    }
 }
 
 /// MurmurHash3's 32-bit finalizer (a bijection on u32).
@@ -139,13 +163,26 @@ pub fn update_affine32(signature: &mut [u32], a: &[u32], b: &[u32], hashes: &[u3
 
 #[inline(always)]
 fn update_affine32_portable(signature: &mut [u32], a: &[u32], b: &[u32], hashes: &[u32]) {
+    const LANES: usize = 8;
     let n = signature.len();
     let (a, b) = (&a[..n], &b[..n]);
-    for &h in hashes {
-        let x = fmix32(h);
-        for k in 0..n {
-            let v = a[k].wrapping_mul(x).wrapping_add(b[k]);
-            signature[k] = signature[k].min(v);
+    let mixed: Vec<u32> = hashes.iter().map(|&h| fmix32(h)).collect();
+    // Eight permutations at a time stay in one vector register across all hashes.
+    let whole = n - n % LANES;
+    for start in (0..whole).step_by(LANES) {
+        let a: [u32; LANES] = a[start..start + LANES].try_into().unwrap();
+        let b: [u32; LANES] = b[start..start + LANES].try_into().unwrap();
+        let mut best: [u32; LANES] = signature[start..start + LANES].try_into().unwrap();
+        for &x in &mixed {
+            for lane in 0..LANES {
+                best[lane] = best[lane].min(a[lane].wrapping_mul(x).wrapping_add(b[lane]));
+            }
+        }
+        signature[start..start + LANES].copy_from_slice(&best);
+    }
+    for k in whole..n {
+        for &x in &mixed {
+            signature[k] = signature[k].min(a[k].wrapping_mul(x).wrapping_add(b[k]));
         }
     }
 }

@@ -191,6 +191,10 @@ impl Builder<'_> {
 pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
     out.text.clear();
     out.tokens.clear();
+    if text.is_ascii() {
+        normalize_ascii(text.as_bytes(), out);
+        return;
+    }
     let mut builder = Builder {
         out,
         split_unspaced: unit != Unit::Word,
@@ -209,6 +213,32 @@ pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
     builder.close_word();
 }
 
+/// The same rules, byte by byte, for ASCII text (letters and digits are word
+/// characters, everything else separates).
+fn normalize_ascii(text: &[u8], out: &mut Normalized) {
+    // SAFETY: only ASCII bytes are pushed, so the String stays valid UTF-8.
+    let buffer = unsafe { out.text.as_mut_vec() };
+    buffer.reserve(text.len());
+    let (mut i, n) = (0, text.len());
+    while i < n {
+        while i < n && !text[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        if i == n {
+            break;
+        }
+        if !out.tokens.is_empty() {
+            buffer.push(b' ');
+        }
+        let start = buffer.len() as u32;
+        while i < n && text[i].is_ascii_alphanumeric() {
+            buffer.push(text[i].to_ascii_lowercase());
+            i += 1;
+        }
+        out.tokens.push((start, buffer.len() as u32));
+    }
+}
+
 /// The normalized text (see the module documentation).
 ///
 /// ```
@@ -224,7 +254,7 @@ pub fn normalize_text(text: &str) -> String {
 
 /// Call `f` with every shingle of an already normalized text, in order.
 #[inline]
-pub fn for_each_shingle(normalized: &Normalized, ngram: usize, unit: Unit, mut f: impl FnMut(&[u8])) {
+pub fn for_each_shingle<'t>(normalized: &'t Normalized, ngram: usize, unit: Unit, mut f: impl FnMut(&'t [u8])) {
     let text = normalized.text.as_bytes();
     match unit {
         Unit::Word | Unit::Auto => {
