@@ -12,9 +12,21 @@ from __future__ import annotations
 import os
 
 from assay._core import RustPanic, __version__
+from assay.dedup import DedupIndex, exact_duplicates, minhash, near_duplicates, shingles
 from assay.stats import text_stats
 
-__all__ = ["RustPanic", "__version__", "set_threads", "thread_count", "text_stats"]
+__all__ = [
+    "DedupIndex",
+    "RustPanic",
+    "__version__",
+    "exact_duplicates",
+    "minhash",
+    "near_duplicates",
+    "set_threads",
+    "shingles",
+    "text_stats",
+    "thread_count",
+]
 
 
 def set_threads(num_threads: int) -> int:
