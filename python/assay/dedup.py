@@ -383,7 +383,7 @@ def _render_messages(column: Any) -> pa.Array:
     )
     offsets = pc.subtract(messages.offsets, messages.offsets[0])
     rebuilt = pa.ListArray.from_arrays(offsets, lines, mask=messages.is_null())
-    return pc.binary_join(rebuilt, "\n")
+    return pc.binary_join(rebuilt, pa.scalar("\n", pa.large_string()))
 
 
 def _string_column(table: pa.Table | pa.RecordBatch, name: str) -> pa.Array:
