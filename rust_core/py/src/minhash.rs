@@ -63,23 +63,25 @@ pub fn minhash(
         run_detached(py, move || chunks.iter().map(|chunk| hasher.signatures(chunk.as_ref())).collect())?;
     let flat = match scheme {
         "affine32" => {
-            let values: Vec<u32> = signatures
-                .into_iter()
-                .flat_map(|s| match s {
-                    Signatures::U32(v) => v,
+            let mut values: Vec<u32> = Vec::new();
+            for s in signatures {
+                match s {
+                    Signatures::U32(v) if values.is_empty() => values = v,
+                    Signatures::U32(v) => values.extend_from_slice(&v),
                     Signatures::U64(_) => unreachable!(),
-                })
-                .collect();
+                }
+            }
             PyArray1::from_vec(py, values).into_any().unbind()
         }
         _ => {
-            let values: Vec<u64> = signatures
-                .into_iter()
-                .flat_map(|s| match s {
-                    Signatures::U64(v) => v,
+            let mut values: Vec<u64> = Vec::new();
+            for s in signatures {
+                match s {
+                    Signatures::U64(v) if values.is_empty() => values = v,
+                    Signatures::U64(v) => values.extend_from_slice(&v),
                     Signatures::U32(_) => unreachable!(),
-                })
-                .collect();
+                }
+            }
             PyArray1::from_vec(py, values).into_any().unbind()
         }
     };

@@ -22,6 +22,7 @@ pub enum Signatures {
 #[derive(Default)]
 pub struct Scratch {
     normalized: Normalized,
+    ranges: Vec<(usize, usize)>,
     hashes: Vec<u32>,
 }
 
@@ -61,9 +62,17 @@ impl MinHasher {
     pub fn shingle_hashes<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [u32] {
         normalize_into(text, self.unit, &mut scratch.normalized);
         scratch.hashes.clear();
-        let mut shingle_list: Vec<&[u8]> = Vec::with_capacity(scratch.normalized.tokens.len());
-        for_each_shingle(&scratch.normalized, self.ngram, self.unit, |s| shingle_list.push(s));
-        sha1_hash32_into(shingle_list, &mut scratch.hashes);
+        let normalized = &scratch.normalized;
+        let mut ranges = std::mem::take(&mut scratch.ranges);
+        ranges.clear();
+        let base = normalized.text.as_ptr() as usize;
+        for_each_shingle(normalized, self.ngram, self.unit, |s| {
+            let start = s.as_ptr() as usize - base;
+            ranges.push((start, start + s.len()));
+        });
+        let bytes = normalized.text.as_bytes();
+        sha1_hash32_into(ranges.iter().map(|&(a, b)| &bytes[a..b]), &mut scratch.hashes);
+        scratch.ranges = ranges;
         &scratch.hashes
     }
 

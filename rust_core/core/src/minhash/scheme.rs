@@ -166,14 +166,24 @@ fn update_affine32_portable(signature: &mut [u32], a: &[u32], b: &[u32], hashes:
     const LANES: usize = 8;
     let n = signature.len();
     let (a, b) = (&a[..n], &b[..n]);
-    let mixed: Vec<u32> = hashes.iter().map(|&h| fmix32(h)).collect();
+    let mut on_stack = [0u32; 512];
+    let on_heap: Vec<u32>;
+    let mixed: &[u32] = if hashes.len() <= on_stack.len() {
+        for (m, &h) in on_stack.iter_mut().zip(hashes) {
+            *m = fmix32(h);
+        }
+        &on_stack[..hashes.len()]
+    } else {
+        on_heap = hashes.iter().map(|&h| fmix32(h)).collect();
+        &on_heap
+    };
     // Eight permutations at a time stay in one vector register across all hashes.
     let whole = n - n % LANES;
     for start in (0..whole).step_by(LANES) {
         let a: [u32; LANES] = a[start..start + LANES].try_into().unwrap();
         let b: [u32; LANES] = b[start..start + LANES].try_into().unwrap();
         let mut best: [u32; LANES] = signature[start..start + LANES].try_into().unwrap();
-        for &x in &mixed {
+        for &x in mixed {
             for lane in 0..LANES {
                 best[lane] = best[lane].min(a[lane].wrapping_mul(x).wrapping_add(b[lane]));
             }
@@ -181,7 +191,7 @@ fn update_affine32_portable(signature: &mut [u32], a: &[u32], b: &[u32], hashes:
         signature[start..start + LANES].copy_from_slice(&best);
     }
     for k in whole..n {
-        for &x in &mixed {
+        for &x in mixed {
             signature[k] = signature[k].min(a[k].wrapping_mul(x).wrapping_add(b[k]));
         }
     }

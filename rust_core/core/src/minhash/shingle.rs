@@ -213,30 +213,55 @@ pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
     builder.close_word();
 }
 
+/// ASCII bytes: 0 for a separator, else the lowercased byte (letters and digits).
+static ASCII_WORD_BYTE: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        if c.is_ascii_digit() || c.is_ascii_lowercase() {
+            table[b] = c;
+        } else if c.is_ascii_uppercase() {
+            table[b] = c + 32;
+        }
+        b += 1;
+    }
+    table
+};
+
 /// The same rules, byte by byte, for ASCII text (letters and digits are word
 /// characters, everything else separates).
 fn normalize_ascii(text: &[u8], out: &mut Normalized) {
-    // SAFETY: only ASCII bytes are pushed, so the String stays valid UTF-8.
-    let buffer = unsafe { out.text.as_mut_vec() };
-    buffer.reserve(text.len());
-    let (mut i, n) = (0, text.len());
-    while i < n {
-        while i < n && !text[i].is_ascii_alphanumeric() {
-            i += 1;
+    // The output is never longer than the input: each joining space replaces at least
+    // one separator byte.
+    let mut buffer = std::mem::take(&mut out.text).into_bytes();
+    buffer.clear();
+    buffer.resize(text.len(), 0);
+    let (mut written, mut start, mut in_word) = (0usize, 0usize, false);
+    for &b in text {
+        let mapped = ASCII_WORD_BYTE[(b & 0x7F) as usize];
+        if mapped != 0 {
+            if !in_word {
+                if written > 0 {
+                    buffer[written] = b' ';
+                    written += 1;
+                }
+                start = written;
+                in_word = true;
+            }
+            buffer[written] = mapped;
+            written += 1;
+        } else if in_word {
+            out.tokens.push((start as u32, written as u32));
+            in_word = false;
         }
-        if i == n {
-            break;
-        }
-        if !out.tokens.is_empty() {
-            buffer.push(b' ');
-        }
-        let start = buffer.len() as u32;
-        while i < n && text[i].is_ascii_alphanumeric() {
-            buffer.push(text[i].to_ascii_lowercase());
-            i += 1;
-        }
-        out.tokens.push((start, buffer.len() as u32));
     }
+    if in_word {
+        out.tokens.push((start as u32, written as u32));
+    }
+    buffer.truncate(written);
+    // SAFETY: only ASCII bytes were written.
+    out.text = unsafe { String::from_utf8_unchecked(buffer) };
 }
 
 /// The normalized text (see the module documentation).
