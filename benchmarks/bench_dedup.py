@@ -299,6 +299,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--million", action="store_true", help="also dedup 1,000,000 documents")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
     if args.speed_worker:
         speed_worker(args.speed_worker, args.docs, args.repeats)
@@ -310,7 +311,8 @@ def main() -> None:
         print(f"quality corpus: {len(docs):,} documents ({kinds.count('planted_en'):,} planted English, "
               f"{kinds.count('planted_zh'):,} planted Chinese copies)")
         quality(docs, kinds)
-    speed(args.docs, args.repeats)
+    if not args.skip_speed:
+        speed(args.docs, args.repeats)
     if args.million:
         million()
 
