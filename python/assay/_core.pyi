@@ -1,6 +1,8 @@
 """Type stubs for the Rust extension ``assay._core`` (see rust_core/py)."""
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 __version__: str
@@ -20,8 +22,6 @@ def init_thread_pool(num_threads: int) -> int:
 def _panic_for_tests(message: str) -> None:
     """Panic inside a rayon worker (tests the panic guard)."""
 
-import numpy as np
-import numpy.typing as npt
 
 def shingles(text: str, ngram: int, unit: str) -> list[bytes]:
     """The shingles of one text (the byte strings MinHash hashes)."""
