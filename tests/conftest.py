@@ -3,6 +3,9 @@ from pathlib import Path
 
 import pytest
 
+# Helper modules that tests import (not test files; kept out of doctest collection).
+collect_ignore = ["slow_step.py"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from assay._core import RustPanic, __version__
+from assay.dedup import DedupIndex, exact_duplicates, minhash, near_duplicates, shingles
 from assay.io import RecordReader, read
 from assay.pipeline import load_pipeline, run_pipeline
 from assay.report import write_report
@@ -19,14 +20,19 @@ from assay.schema import RECORD_SCHEMA
 from assay.stats import text_stats
 
 __all__ = [
+    "DedupIndex",
     "RECORD_SCHEMA",
     "RecordReader",
     "RustPanic",
     "__version__",
+    "exact_duplicates",
     "load_pipeline",
+    "minhash",
+    "near_duplicates",
     "read",
     "run_pipeline",
     "set_threads",
+    "shingles",
     "text_stats",
     "thread_count",
     "write_report",

@@ -1,6 +1,8 @@
 """Type stubs for the Rust extension ``assay._core`` (see rust_core/py)."""
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 __version__: str
@@ -22,3 +24,59 @@ def init_thread_pool(num_threads: int) -> int:
 
 def _panic_for_tests(message: str) -> None:
     """Panic inside a rayon worker (tests the panic guard)."""
+
+
+def shingles(text: str, ngram: int, unit: str) -> list[bytes]:
+    """The shingles of one text (the byte strings MinHash hashes)."""
+
+def normalize_text(text: str) -> str:
+    """The normalized text shingles and normalized exact keys are made from."""
+
+def minhash(texts: Any, num_perm: int, seed: int, scheme: str, ngram: int, unit: str) -> np.ndarray:
+    """Flat (rows * num_perm) signatures: uint32 for affine32, uint64 for legacy."""
+
+def optimal_lsh_params(
+    threshold: float, num_perm: int, false_positive_weight: float, false_negative_weight: float
+) -> tuple[int, int]:
+    """datasketch's `_optimal_param` (bands, rows)."""
+
+def recall_lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
+    """assay's recall-first (bands, rows)."""
+
+_Assigned = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]
+
+class DedupIndex:
+    """The streaming near-duplicate index."""
+
+    def __init__(
+        self, threshold: float, num_perm: int, bands: int, rows: int, seed: int, ngram: int, unit: str, verify: bool
+    ) -> None: ...
+    def add(self, texts: Any, order: npt.NDArray[np.int64] | None = None) -> _Assigned:
+        """(cluster_id, running cluster_size, is_duplicate) per row."""
+    def save(self, path: str) -> None: ...
+    @staticmethod
+    def load(path: str) -> DedupIndex: ...
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def rows_seen(self) -> int: ...
+    @property
+    def num_clusters(self) -> int: ...
+    @property
+    def band_table_bytes(self) -> int: ...
+    @property
+    def signature_bytes(self) -> int: ...
+
+class ExactIndex:
+    """First-seen clustering of 128-bit exact keys."""
+
+    def __init__(self) -> None: ...
+    def add(self, columns: list[Any], normalize: bool, order: npt.NDArray[np.int64] | None = None) -> _Assigned:
+        """(cluster_id, running cluster_size, is_duplicate) per row."""
+    @property
+    def rows_seen(self) -> int: ...
+    def __len__(self) -> int: ...
+    def save(self, path: str) -> None:
+        """Write the index (binary, versioned)."""
+    @staticmethod
+    def load(path: str) -> ExactIndex:
+        """Read an index written by ``save``."""

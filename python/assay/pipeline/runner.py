@@ -338,6 +338,8 @@ def run_pipeline(
             if bar is not None:
                 bar.update(tasks[i], completed=done_bytes[i])
 
+    for step in steps:
+        step.finish()
     manifest = _finish(out, config, units, results, staging, steps)
     manifest["created"] = started.isoformat(timespec="seconds")
     manifest["seconds"] = round(time.perf_counter() - t0, 3)

@@ -50,6 +50,9 @@ class Step:
     def load_state(self, folder: Path) -> None:
         """Restore what :meth:`save_state` wrote (called before resuming a run)."""
 
+    def finish(self) -> None:
+        """Called once after the last batch of a run (e.g. to write a saved index)."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"
 
@@ -99,3 +102,4 @@ def mark_removed(batch: pa.RecordBatch, remove: pa.Array, reason: str | pa.Array
 # Importing the step modules registers them.
 from assay.steps import normalize as _normalize  # noqa: E402,F401
 from assay.steps import text_stats as _text_stats  # noqa: E402,F401
+from assay.steps import dedup as _dedup  # noqa: E402,F401

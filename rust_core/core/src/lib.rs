@@ -7,6 +7,8 @@
 
 pub mod error;
 pub mod hashing;
+pub mod exact;
+pub mod minhash;
 pub mod script;
 pub mod strings;
 pub mod text_stats;

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 mod errors;
 mod hashing;
+mod minhash;
 mod text_stats;
 mod threads;
 
@@ -16,6 +17,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RustPanic", m.py().get_type::<errors::RustPanic>())?;
     m.add_function(wrap_pyfunction!(text_stats::text_stats, m)?)?;
     m.add_function(wrap_pyfunction!(hashing::hash64, m)?)?;
+    m.add_function(wrap_pyfunction!(minhash::shingles, m)?)?;
+    m.add_function(wrap_pyfunction!(minhash::normalize_text, m)?)?;
+    m.add_function(wrap_pyfunction!(minhash::minhash, m)?)?;
+    m.add_function(wrap_pyfunction!(minhash::optimal_lsh_params, m)?)?;
+    m.add_function(wrap_pyfunction!(minhash::recall_lsh_params, m)?)?;
+    m.add_class::<minhash::PyDedupIndex>()?;
+    m.add_class::<minhash::PyExactIndex>()?;
     m.add_function(wrap_pyfunction!(threads::thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(threads::init_thread_pool, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_panic_for_tests, m)?)?;

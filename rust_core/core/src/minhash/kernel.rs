@@ -1,0 +1,208 @@
+//! MinHash signatures: per document and over an Arrow string column.
+
+use arrow_array::Array;
+use rayon::prelude::*;
+
+use super::sha1_batch::sha1_hash32_into;
+use super::scheme::{update_affine32, update_legacy, Permutations, Scheme};
+use super::shingle::{for_each_shingle, normalize_into, Normalized, Unit};
+use crate::error::{AssayError, Result};
+use crate::strings::StringColumn;
+
+/// Signatures of many rows, row-major (`rows * num_perm` values).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Signatures {
+    /// `affine32`: one u32 per permutation (datasketch's uint32 hash values).
+    U32(Vec<u32>),
+    /// `legacy`: one u64 per permutation (datasketch's uint64 hash values).
+    U64(Vec<u64>),
+}
+
+/// Reusable per-thread buffers.
+#[derive(Default)]
+pub struct Scratch {
+    normalized: Normalized,
+    ranges: Vec<(usize, usize)>,
+    hashes: Vec<u32>,
+}
+
+/// Computes MinHash signatures identical to datasketch's for our shingles.
+#[derive(Debug, Clone)]
+pub struct MinHasher {
+    permutations: Permutations,
+    ngram: usize,
+    unit: Unit,
+}
+
+impl MinHasher {
+    pub fn new(num_perm: usize, seed: u64, scheme: Scheme, ngram: usize, unit: Unit) -> Result<Self> {
+        if ngram == 0 {
+            return Err(AssayError::InvalidArgument("ngram must be >= 1".into()));
+        }
+        Ok(Self { permutations: Permutations::new(num_perm, seed, scheme)?, ngram, unit })
+    }
+
+    pub fn num_perm(&self) -> usize {
+        self.permutations.num_perm()
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        self.permutations.scheme()
+    }
+
+    pub fn ngram(&self) -> usize {
+        self.ngram
+    }
+
+    pub fn unit(&self) -> Unit {
+        self.unit
+    }
+
+    /// `sha1_hash32` of every shingle of `text`, left in `scratch.hashes`; returns their count.
+    pub fn shingle_hashes<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [u32] {
+        normalize_into(text, self.unit, &mut scratch.normalized);
+        scratch.hashes.clear();
+        let normalized = &scratch.normalized;
+        let mut ranges = std::mem::take(&mut scratch.ranges);
+        ranges.clear();
+        let base = normalized.text.as_ptr() as usize;
+        for_each_shingle(normalized, self.ngram, self.unit, |s| {
+            let start = s.as_ptr() as usize - base;
+            ranges.push((start, start + s.len()));
+        });
+        let bytes = normalized.text.as_bytes();
+        sha1_hash32_into(ranges.iter().map(|&(a, b)| &bytes[a..b]), &mut scratch.hashes);
+        scratch.ranges = ranges;
+        &scratch.hashes
+    }
+
+    /// The `affine32` signature of `text` into `out` (`num_perm` values); returns false when
+    /// the text has no shingle (then `out` is the empty sketch).
+    pub fn signature_u32(&self, text: &str, scratch: &mut Scratch, out: &mut [u32]) -> bool {
+        let Permutations::Affine32 { a, b } = &self.permutations else {
+            panic!("signature_u32 needs the affine32 scheme");
+        };
+        out.fill(u32::MAX);
+        let hashes = self.shingle_hashes(text, scratch);
+        update_affine32(out, a, b, hashes);
+        !hashes.is_empty()
+    }
+
+    /// The `legacy` signature of `text` into `out`; returns false when the text has no shingle.
+    pub fn signature_u64(&self, text: &str, scratch: &mut Scratch, out: &mut [u64]) -> bool {
+        let Permutations::Legacy { a, b } = &self.permutations else {
+            panic!("signature_u64 needs the legacy scheme");
+        };
+        out.fill(u32::MAX as u64);
+        let hashes = self.shingle_hashes(text, scratch);
+        update_legacy(out, a, b, hashes);
+        !hashes.is_empty()
+    }
+
+    /// Signatures of every row of a string array, in parallel; a null or empty text
+    /// gives the empty sketch (every value `2^32 - 1`).
+    ///
+    /// ```
+    /// use arrow_array::StringArray;
+    /// use assay_core::minhash::{MinHasher, Scheme, Signatures, Unit};
+    /// let hasher = MinHasher::new(4, 1, Scheme::Affine32, 5, Unit::Auto).unwrap();
+    /// let Signatures::U32(values) = hasher.signatures(&StringArray::from(vec![Some("a b"), None])).unwrap()
+    /// else { unreachable!() };
+    /// assert_eq!(values.len(), 8);
+    /// assert!(values[4..].iter().all(|&v| v == u32::MAX));
+    /// ```
+    pub fn signatures(&self, texts: &dyn Array) -> Result<Signatures> {
+        let column = StringColumn::try_new(texts, "minhash")?;
+        let n = self.num_perm();
+        Ok(match self.scheme() {
+            Scheme::Affine32 => {
+                let mut values = vec![u32::MAX; column.len() * n];
+                values.par_chunks_mut(n).enumerate().with_min_len(32).for_each_init(
+                    Scratch::default,
+                    |scratch, (row, out)| {
+                        if let Some(text) = column.get(row) {
+                            self.signature_u32(text, scratch, out);
+                        }
+                    },
+                );
+                Signatures::U32(values)
+            }
+            Scheme::Legacy => {
+                let mut values = vec![u32::MAX as u64; column.len() * n];
+                values.par_chunks_mut(n).enumerate().with_min_len(32).for_each_init(
+                    Scratch::default,
+                    |scratch, (row, out)| {
+                        if let Some(text) = column.get(row) {
+                            self.signature_u64(text, scratch, out);
+                        }
+                    },
+                );
+                Signatures::U64(values)
+            }
+        })
+    }
+}
+
+/// The shingles of every row of a string array (null rows give none).
+pub fn shingles_array(texts: &dyn Array, ngram: usize, unit: Unit) -> Result<Vec<Vec<Vec<u8>>>> {
+    let column = StringColumn::try_new(texts, "shingles")?;
+    Ok(column
+        .par_map(|text| super::shingle::shingles(text, ngram, unit))
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::minhash::scheme::sha1_hash32;
+
+    fn signature(scheme: Scheme, shingle_list: &[&[u8]]) -> Vec<u64> {
+        let permutations = Permutations::new(128, 1, scheme).unwrap();
+        let hashes: Vec<u32> = shingle_list.iter().map(|s| sha1_hash32(s)).collect();
+        match permutations {
+            Permutations::Affine32 { a, b } => {
+                let mut out = vec![u32::MAX; 128];
+                update_affine32(&mut out, &a, &b, &hashes);
+                out.into_iter().map(u64::from).collect()
+            }
+            Permutations::Legacy { a, b } => {
+                let mut out = vec![u32::MAX as u64; 128];
+                update_legacy(&mut out, &a, &b, &hashes);
+                out
+            }
+        }
+    }
+
+    #[test]
+    fn design_test_vectors() {
+        let input: [&[u8]; 3] = [b"hello", b"world", b"foo"];
+        assert_eq!(signature(Scheme::Legacy, &input)[..4], [228630785, 216833891, 617530111, 32421658]);
+        assert_eq!(
+            signature(Scheme::Affine32, &input)[..4],
+            [194877826, 648138202, 612313153, 1523615450]
+        );
+    }
+
+    #[test]
+    fn signatures_are_thread_independent_and_null_is_empty() {
+        let texts: Vec<Option<String>> = (0..300)
+            .map(|i| (i % 7 != 0).then(|| format!("document number {i} 第{i}号文件 with words {}", i * 7)))
+            .collect();
+        let array = arrow_array::StringArray::from(texts.clone());
+        let hasher = MinHasher::new(64, 42, Scheme::Affine32, 3, Unit::Auto).unwrap();
+        let Signatures::U32(parallel) = hasher.signatures(&array).unwrap() else { unreachable!() };
+        let mut scratch = Scratch::default();
+        for (row, text) in texts.iter().enumerate() {
+            let mut out = vec![0u32; 64];
+            match text {
+                Some(t) => {
+                    assert!(hasher.signature_u32(t, &mut scratch, &mut out));
+                }
+                None => out.fill(u32::MAX),
+            }
+            assert_eq!(&parallel[row * 64..(row + 1) * 64], &out[..]);
+        }
+    }
+}

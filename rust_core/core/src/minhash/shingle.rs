@@ -1,0 +1,387 @@
+//! Text normalization and shingles: the exact byte strings that MinHash hashes.
+//!
+//! Normalization, in order:
+//! 1. Unicode NFKC (full-width forms, ligatures, compatibility characters fold), then
+//!    lowercase (Unicode full lowercase mapping, like Python's `str.lower`).
+//! 2. Each character is then one of:
+//!    - a **separator**: white space, control characters (Cc), punctuation (P*), math,
+//!      currency and modifier symbols (Sm, Sc, Sk, except the emoji skin-tone modifiers).
+//!      A run of separators folds into one token boundary;
+//!    - **dropped**: format characters (Cf: zero-width joiner, soft hyphen, BOM...),
+//!      removed without making a boundary;
+//!    - an **unspaced-script character**: Han, Hiragana, Katakana, Bopomofo, Thai, Lao,
+//!      Khmer, Myanmar, Tibetan, Yi, Javanese, Balinese (scripts written without spaces
+//!      between words; Hangul is written with spaces and counts as a word character);
+//!    - a **word character**: everything else (letters, digits, marks, emoji and other
+//!      symbols of category So).
+//! 3. Tokens: with `unit="auto"` every unspaced-script character is a token of its own and
+//!    a maximal run of word characters is a word token; with `unit="word"` unspaced-script
+//!    characters are word characters too (so a Chinese clause is one word).
+//! 4. The normalized text joins the tokens with one space, except that two adjacent
+//!    unspaced-script characters are joined with nothing (so `"你好，世界"` normalizes to
+//!    `"你好世界"` and `"Hello,  World!"` to `"hello world"`).
+//!
+//! Shingles (n = `ngram`):
+//! - `word` and `auto`: every run of n consecutive tokens, written as in the normalized
+//!   text (so word n-grams are joined by one space and runs of CJK give character
+//!   n-grams, mixed runs mix both);
+//! - `char`: every run of n consecutive code points of the normalized text (the `auto`
+//!   normalized text, spaces included).
+//! A text with fewer than n units gives one shingle, the whole normalized text; a text
+//! with no token (empty, or only separators) gives none. Shingles keep document order
+//! and repeats.
+
+use unicode_general_category::{get_general_category, GeneralCategory as Gc};
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
+
+use crate::error::{AssayError, Result};
+use crate::script::is_han;
+
+/// What a shingle is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Word,
+    Char,
+    Auto,
+}
+
+impl Unit {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "word" => Ok(Self::Word),
+            "char" => Ok(Self::Char),
+            "auto" => Ok(Self::Auto),
+            other => Err(AssayError::InvalidArgument(format!(
+                "unit must be 'word', 'char' or 'auto', got {other:?}"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Word => "word",
+            Self::Char => "char",
+            Self::Auto => "auto",
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Separator,
+    Dropped,
+    Unspaced,
+    Word,
+}
+
+/// Scripts written without spaces between words.
+#[inline]
+pub fn is_unspaced_script(c: char) -> bool {
+    is_han(c)
+        || matches!(c as u32,
+            0x3040..=0x30FF          // Hiragana, Katakana
+            | 0x31F0..=0x31FF        // Katakana phonetic extensions
+            | 0xFF66..=0xFF9F        // halfwidth Katakana
+            | 0x3100..=0x312F        // Bopomofo
+            | 0x31A0..=0x31BF        // Bopomofo extended
+            | 0x0E00..=0x0EFF        // Thai, Lao
+            | 0x0F00..=0x0FFF        // Tibetan
+            | 0x1000..=0x109F        // Myanmar
+            | 0xA9E0..=0xA9FF        // Myanmar extended B
+            | 0xAA60..=0xAA7F        // Myanmar extended A
+            | 0x1780..=0x17FF        // Khmer
+            | 0x19E0..=0x19FF        // Khmer symbols
+            | 0xA000..=0xA4CF        // Yi
+            | 0xA980..=0xA9DF        // Javanese
+            | 0x1B00..=0x1B7F)       // Balinese
+}
+
+#[inline]
+fn classify(c: char) -> Class {
+    if c.is_ascii() {
+        return if c.is_ascii_alphanumeric() { Class::Word } else { Class::Separator };
+    }
+    if c.is_whitespace() {
+        return Class::Separator;
+    }
+    match get_general_category(c) {
+        Gc::Control
+        | Gc::ConnectorPunctuation
+        | Gc::DashPunctuation
+        | Gc::OpenPunctuation
+        | Gc::ClosePunctuation
+        | Gc::InitialPunctuation
+        | Gc::FinalPunctuation
+        | Gc::OtherPunctuation
+        | Gc::MathSymbol
+        | Gc::CurrencySymbol => Class::Separator,
+        Gc::ModifierSymbol if !(0x1F3FB..=0x1F3FF).contains(&(c as u32)) => Class::Separator,
+        Gc::Format => Class::Dropped,
+        _ if is_unspaced_script(c) => Class::Unspaced,
+        _ => Class::Word,
+    }
+}
+
+/// A normalized text and the byte range of each of its tokens.
+#[derive(Debug, Default, Clone)]
+pub struct Normalized {
+    pub text: String,
+    pub tokens: Vec<(u32, u32)>,
+}
+
+/// A token builder: appends characters to the normalized text.
+struct Builder<'a> {
+    out: &'a mut Normalized,
+    split_unspaced: bool,
+    /// The open word token's start, when one is open.
+    open_word: Option<u32>,
+    /// The last token was an unspaced-script character.
+    last_unspaced: bool,
+}
+
+impl Builder<'_> {
+    fn close_word(&mut self) {
+        if let Some(start) = self.open_word.take() {
+            self.out.tokens.push((start, self.out.text.len() as u32));
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, c: char) {
+        match classify(c) {
+            Class::Dropped => {}
+            Class::Separator => self.close_word(),
+            Class::Unspaced if self.split_unspaced => {
+                self.close_word();
+                if !self.out.tokens.is_empty() && !self.last_unspaced {
+                    self.out.text.push(' ');
+                }
+                let start = self.out.text.len() as u32;
+                self.out.text.push(c);
+                self.out.tokens.push((start, self.out.text.len() as u32));
+                self.last_unspaced = true;
+            }
+            _ => {
+                if self.open_word.is_none() {
+                    if !self.out.tokens.is_empty() {
+                        self.out.text.push(' ');
+                    }
+                    self.open_word = Some(self.out.text.len() as u32);
+                    self.last_unspaced = false;
+                }
+                self.out.text.push(c);
+            }
+        }
+    }
+
+    #[inline]
+    fn push_lowercase(&mut self, c: char) {
+        if c.is_ascii() {
+            self.push(c.to_ascii_lowercase());
+        } else {
+            for lower in c.to_lowercase() {
+                self.push(lower);
+            }
+        }
+    }
+}
+
+/// Normalize `text` into `out` (cleared first), splitting unspaced scripts into
+/// one token per character unless `unit` is `Word`.
+pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
+    out.text.clear();
+    out.tokens.clear();
+    if text.is_ascii() {
+        normalize_ascii(text.as_bytes(), out);
+        return;
+    }
+    let mut builder = Builder {
+        out,
+        split_unspaced: unit != Unit::Word,
+        open_word: None,
+        last_unspaced: false,
+    };
+    if text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        for c in text.chars() {
+            builder.push_lowercase(c);
+        }
+    } else {
+        for c in text.nfkc() {
+            builder.push_lowercase(c);
+        }
+    }
+    builder.close_word();
+}
+
+/// ASCII bytes: 0 for a separator, else the lowercased byte (letters and digits).
+static ASCII_WORD_BYTE: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        if c.is_ascii_digit() || c.is_ascii_lowercase() {
+            table[b] = c;
+        } else if c.is_ascii_uppercase() {
+            table[b] = c + 32;
+        }
+        b += 1;
+    }
+    table
+};
+
+/// The same rules, byte by byte, for ASCII text (letters and digits are word
+/// characters, everything else separates).
+fn normalize_ascii(text: &[u8], out: &mut Normalized) {
+    // The output is never longer than the input: each joining space replaces at least
+    // one separator byte.
+    let mut buffer = std::mem::take(&mut out.text).into_bytes();
+    buffer.clear();
+    buffer.resize(text.len(), 0);
+    let (mut written, mut start, mut in_word) = (0usize, 0usize, false);
+    for &b in text {
+        let mapped = ASCII_WORD_BYTE[(b & 0x7F) as usize];
+        if mapped != 0 {
+            if !in_word {
+                if written > 0 {
+                    buffer[written] = b' ';
+                    written += 1;
+                }
+                start = written;
+                in_word = true;
+            }
+            buffer[written] = mapped;
+            written += 1;
+        } else if in_word {
+            out.tokens.push((start as u32, written as u32));
+            in_word = false;
+        }
+    }
+    if in_word {
+        out.tokens.push((start as u32, written as u32));
+    }
+    buffer.truncate(written);
+    // SAFETY: only ASCII bytes were written.
+    out.text = unsafe { String::from_utf8_unchecked(buffer) };
+}
+
+/// The normalized text (see the module documentation).
+///
+/// ```
+/// use assay_core::minhash::normalize_text;
+/// assert_eq!(normalize_text("Hello,  WORLD!"), "hello world");
+/// assert_eq!(normalize_text("你好，世界 ＡＢＣ"), "你好世界 abc");
+/// ```
+pub fn normalize_text(text: &str) -> String {
+    let mut out = Normalized::default();
+    normalize_into(text, Unit::Auto, &mut out);
+    out.text
+}
+
+/// Call `f` with every shingle of an already normalized text, in order.
+#[inline]
+pub fn for_each_shingle<'t>(normalized: &'t Normalized, ngram: usize, unit: Unit, mut f: impl FnMut(&'t [u8])) {
+    let text = normalized.text.as_bytes();
+    match unit {
+        Unit::Word | Unit::Auto => {
+            let tokens = &normalized.tokens;
+            if tokens.is_empty() {
+                return;
+            }
+            if tokens.len() < ngram {
+                f(text);
+                return;
+            }
+            for i in 0..=tokens.len() - ngram {
+                f(&text[tokens[i].0 as usize..tokens[i + ngram - 1].1 as usize]);
+            }
+        }
+        Unit::Char => {
+            if text.is_empty() {
+                return;
+            }
+            let s = normalized.text.as_str();
+            if s.is_ascii() {
+                if text.len() < ngram {
+                    f(text);
+                } else {
+                    text.windows(ngram).for_each(f);
+                }
+                return;
+            }
+            let mut starts: Vec<usize> = s.char_indices().map(|(i, _)| i).collect();
+            if starts.len() < ngram {
+                f(text);
+                return;
+            }
+            starts.push(text.len());
+            for i in 0..starts.len() - ngram {
+                f(&text[starts[i]..starts[i + ngram]]);
+            }
+        }
+    }
+}
+
+/// The shingles of one text, as owned byte strings.
+///
+/// ```
+/// use assay_core::minhash::{shingles, Unit};
+/// let got = shingles("The quick brown fox!", 2, Unit::Word);
+/// assert_eq!(got, vec![b"the quick".to_vec(), b"quick brown".to_vec(), b"brown fox".to_vec()]);
+/// ```
+pub fn shingles(text: &str, ngram: usize, unit: Unit) -> Vec<Vec<u8>> {
+    let mut normalized = Normalized::default();
+    normalize_into(text, unit, &mut normalized);
+    let mut out = Vec::new();
+    for_each_shingle(&normalized, ngram.max(1), unit, |s| out.push(s.to_vec()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(text: &str, n: usize, unit: Unit) -> Vec<String> {
+        shingles(text, n, unit).into_iter().map(|s| String::from_utf8(s).unwrap()).collect()
+    }
+
+    #[test]
+    fn words_fold_case_punctuation_and_space() {
+        assert_eq!(strings("A b,  C\n\td!", 3, Unit::Word), vec!["a b c", "b c d"]);
+        assert_eq!(strings("A b,  C\n\td!", 3, Unit::Auto), vec!["a b c", "b c d"]);
+    }
+
+    #[test]
+    fn short_and_empty() {
+        assert_eq!(strings("Only three words", 5, Unit::Word), vec!["only three words"]);
+        assert_eq!(strings("你好", 5, Unit::Char), vec!["你好"]);
+        assert!(strings("", 5, Unit::Auto).is_empty());
+        assert!(strings(" ,.!? \n", 5, Unit::Auto).is_empty());
+        assert!(strings("", 5, Unit::Char).is_empty());
+    }
+
+    #[test]
+    fn mixed_script_auto() {
+        assert_eq!(
+            strings("我用iPhone拍照。", 3, Unit::Auto),
+            vec!["我用 iphone", "用 iphone 拍", "iphone 拍照"]
+        );
+        assert_eq!(strings("你好，世界！", 2, Unit::Auto), vec!["你好", "好世", "世界"]);
+        assert_eq!(strings("你好，世界！", 2, Unit::Word), vec!["你好 世界"]);
+        assert_eq!(strings("สวัสดี ครับ", 10, Unit::Auto), vec!["สวัสดีครับ"]);
+    }
+
+    #[test]
+    fn char_unit_uses_normalized_text() {
+        assert_eq!(strings("Ab, c", 3, Unit::Char), vec!["ab ", "b c"]);
+        assert_eq!(strings("中文，字", 2, Unit::Char), vec!["中文", "文字"]);
+    }
+
+    #[test]
+    fn nfkc_and_format_characters() {
+        // Full-width letters, the "ﬁ" ligature and a soft hyphen.
+        assert_eq!(normalize_text("ＨＥＬＬＯ ﬁne co\u{00AD}operate"), "hello fine cooperate");
+        // Emoji are kept; a ZWJ sequence stays one token.
+        assert_eq!(normalize_text("I ❤️ 👨\u{200D}👩\u{200D}👧!"), "i ❤\u{FE0F} 👨👩👧");
+        assert_eq!(normalize_text("price: $100 + 5%"), "price 100 5");
+    }
+}
