@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from typing import Literal, Optional
+from typing import ClassVar, Literal, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -81,37 +81,55 @@ def _apply(batch: pa.RecordBatch, pending: pa.Array, result: pa.Table, reason: s
     return mark_removed(batch, pa.array(duplicate), reason)
 
 
-@register
-class ExactDedupStep(Step):
-    """Removes rows whose (normalized) key was seen before in the run (reason ``exact_duplicate``)."""
+class _IndexedDedupStep(Step):
+    """What both dedup steps share: an index carried across batches (and saved for ``--resume``)."""
 
-    name = "exact_dedup"
-    Params = ExactDedupParams
+    reason: ClassVar[str]
+    index_file: ClassVar[str]
+    index: ExactDedupIndex | DedupIndex
 
-    def __init__(self, params: StepParams | None = None, **kwargs) -> None:
-        super().__init__(params, **kwargs)
-        self.index = ExactDedupIndex(normalize=self.params.normalize)
+    def _load_index(self, path: Path) -> ExactDedupIndex | DedupIndex:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         pending = _pending(batch)
         keys = _key_batch(batch.filter(pending), self.params.key, self.params.column)
         result = self.index.add(keys)
-        return _apply(batch, pending, result, "exact_duplicate")
+        return _apply(batch, pending, result, self.reason)
 
     def save_state(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.index.save(folder / "exact.idx")
+        self.index.save(folder / self.index_file)
 
     def load_state(self, folder: Path) -> None:
-        self.index = ExactDedupIndex.load(folder / "exact.idx", normalize=self.params.normalize)
+        self.index = self._load_index(folder / self.index_file)
 
 
 @register
-class NearDedupStep(Step):
+class ExactDedupStep(_IndexedDedupStep):
+    """Removes rows whose (normalized) key was seen before in the run (reason ``exact_duplicate``)."""
+
+    name = "exact_dedup"
+    Params = ExactDedupParams
+    reason = "exact_duplicate"
+    index_file = "exact.idx"
+
+    def __init__(self, params: StepParams | None = None, **kwargs) -> None:
+        super().__init__(params, **kwargs)
+        self.index = ExactDedupIndex(normalize=self.params.normalize)
+
+    def _load_index(self, path: Path) -> ExactDedupIndex:
+        return ExactDedupIndex.load(path, normalize=self.params.normalize)
+
+
+@register
+class NearDedupStep(_IndexedDedupStep):
     """Removes near-duplicates of rows seen before in the run (MinHash LSH, reason ``near_duplicate``)."""
 
     name = "near_dedup"
     Params = NearDedupParams
+    reason = "near_duplicate"
+    index_file = "near.idx"
 
     def __init__(self, params: StepParams | None = None, **kwargs) -> None:
         super().__init__(params, **kwargs)
@@ -124,18 +142,8 @@ class NearDedupStep(Step):
                 ngram=p.ngram, unit=p.unit, verify=p.verify, seed=p.seed,
             )
 
-    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        pending = _pending(batch)
-        keys = _key_batch(batch.filter(pending), self.params.key, self.params.column)
-        result = self.index.add(keys)
-        return _apply(batch, pending, result, "near_duplicate")
-
-    def save_state(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.index.save(folder / "near.idx")
-
-    def load_state(self, folder: Path) -> None:
-        self.index = DedupIndex.load(folder / "near.idx")
+    def _load_index(self, path: Path) -> DedupIndex:
+        return DedupIndex.load(path)
 
     def finish(self) -> None:
         """Save the index when ``save_index`` is set (the runner calls this once the run is over)."""
