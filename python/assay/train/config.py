@@ -53,6 +53,7 @@ class RandomModelConfig(_Section):
     intermediate_size: int = Field(128, gt=0)
     max_position: int = Field(512, gt=0)
     tie_embeddings: bool = False
+    vocab_size: Optional[int] = Field(None, gt=0)  # defaults to the tokenizer's; larger for realistic benchmarks
     seed: Optional[int] = None  # defaults to train.seed
 
     @model_validator(mode="after")

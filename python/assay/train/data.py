@@ -270,7 +270,9 @@ def encode_row(row: dict[str, Any], tok: Any, template: str, max_length: int, ad
         target.extend([is_target] * len(piece))
     # end with EOS as a target; a template whose last turn already emits EOS keeps it
     last_target = max((i for i, t in enumerate(target) if t), default=-1)
-    eos_at = max((i for i in range(last_target, len(ids)) if ids[i] == tok.eos_id and target[i]), default=-1) if last_target >= 0 else -1
+    if last_target < 0:
+        return None  # no response to learn (e.g. a chat without an assistant turn, an empty text)
+    eos_at = max((i for i in range(last_target, len(ids)) if ids[i] == tok.eos_id and target[i]), default=-1)
     if eos_at >= 0:
         del ids[eos_at + 1:], target[eos_at + 1:]
     else:

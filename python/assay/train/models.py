@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from assay.train.config import ModelConfig, RandomModelConfig
 
-__all__ = ["random_model_config", "build_model", "resolve_dtype", "resolve_attn_implementation", "forward_logits", "model_family"]
+__all__ = ["UNPACKABLE_FAMILIES", "random_model_config", "build_model", "resolve_dtype", "resolve_attn_implementation", "forward_logits", "model_family"]
 
 
 def resolve_dtype(name: str, device: Any) -> Any:
@@ -49,6 +49,10 @@ def random_model_config(rc: RandomModelConfig, vocab_size: int, pad_id: int, bos
     import transformers as tf
 
     special = dict(pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id)
+    if rc.vocab_size is not None:
+        if rc.vocab_size < vocab_size:
+            raise ValueError(f"model.random.vocab_size: {rc.vocab_size} is smaller than the tokenizer's {vocab_size}")
+        vocab_size = rc.vocab_size
     kv_heads = rc.num_kv_heads or rc.num_heads
     if rc.family in ("llama", "qwen2", "mistral"):
         cls = {"llama": tf.LlamaConfig, "qwen2": tf.Qwen2Config, "mistral": tf.MistralConfig}[rc.family]
@@ -163,6 +167,11 @@ def build_model(mc: ModelConfig, tok: Any, *, seed: int, device: Any, quantize_4
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     return model, attn
+
+
+# families whose attention builds its bias from a 2D padding mask (bloom's ALiBi), so a
+# block-diagonal 4D mask cannot be passed: they train unpacked
+UNPACKABLE_FAMILIES = ("bloom",)
 
 
 def model_family(model: Any) -> str:

@@ -44,7 +44,7 @@ from assay.train.data import (
     resolve_shards,
 )
 from assay.train.methods import adalora_orth_reg, apply_method, check_method_supported, is_prompt_learning
-from assay.train.models import build_model, forward_logits, model_family
+from assay.train.models import UNPACKABLE_FAMILIES, build_model, forward_logits, model_family
 from assay.train.tokenizer import ByteTokenizer, load_tokenizer
 
 __all__ = ["Trainer", "run_train", "lr_at", "latest_checkpoint", "PEAK_TFLOPS"]
@@ -185,6 +185,9 @@ class Trainer:
         self.packing = dc.packing
         if self.packing and is_prompt_learning(cfg.method):
             self._note(f"data.packing: {cfg.method} prepends virtual tokens to each sequence; training unpacked")
+            self.packing = False
+        if self.packing and self.family in UNPACKABLE_FAMILIES and self.attn != "flash_attention_2":
+            self._note(f"data.packing: {self.family} models take only a 2D padding mask; training unpacked")
             self.packing = False
         train_files = resolve_shards(dc.train, "data.train")
         eval_fraction = dc.eval_fraction if dc.eval is None else 0.0
