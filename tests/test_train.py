@@ -458,4 +458,5 @@ def test_cli_commands(manifest, tmp_path):
     assert res.exit_code == 0, res.output
     res = runner.invoke(generate, [str(tmp_path / "m"), "-p", "Hi", "--template", "chatml", "--max-new-tokens", "4", "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output.splitlines()[-1])["prompt"] == "Hi"
+    line = [x for x in res.output.splitlines() if x.startswith("{")][-1]
+    assert json.loads(line)["prompt"] == "Hi"

@@ -15,6 +15,17 @@ import click
 __all__ = ["train", "merge", "generate"]
 
 
+def _quiet_transformers() -> None:
+    """No weight-loading progress bars between our own output lines."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
 @click.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (dotted), e.g. train.steps=100.")
@@ -24,6 +35,7 @@ def train(config: str, overrides: tuple[str, ...], resume: bool) -> None:
     from assay.train.config import ConfigError
     from assay.train.trainer import run_train
 
+    _quiet_transformers()
     try:
         records = run_train(config, list(overrides), resume)
     except ConfigError as err:
@@ -41,6 +53,7 @@ def merge(checkpoint_dir: str, out_dir: str, dtype: str) -> None:
     """Merge a LoRA-style adapter checkpoint into full safetensors weights."""
     from assay.train.merge import run_merge
 
+    _quiet_transformers()
     click.echo(str(run_merge(checkpoint_dir, out_dir, dtype)))
 
 
@@ -60,6 +73,7 @@ def generate(model: str, prompts: tuple[str, ...], input_text: str | None, templ
     """Sample from a base model, a checkpoint (base + adapter) or a merged model."""
     from assay.train.generate import run_generate
 
+    _quiet_transformers()
     items = list(prompts) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     outputs = run_generate(model, items, template=template, input=input_text, max_new_tokens=max_new_tokens,
                            temperature=temperature, top_p=top_p, seed=seed, tokenizer=tokenizer)

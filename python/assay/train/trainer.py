@@ -1,8 +1,7 @@
 """The training recipe: setup, loop, eval, checkpoint — in plain code, top to bottom.
 
->>> # doctest: +SKIP
->>> from assay.train import Trainer
->>> Trainer("train.yaml", overrides=["train.steps=30"]).train()
+    from assay.train import Trainer
+    records = Trainer("train.yaml", overrides=["train.steps=30"]).train()
 
 Loss: the sum of token cross-entropies over a whole optimizer step (all gradient
 accumulation micro-batches, all ranks) divided by that step's number of target tokens,
@@ -60,7 +59,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     >>> c = load_config_dict({"model": {"random": {}}, "data": {"train": "x"}, "output": {"dir": "o"},
     ...                       "train": {"steps": 10, "lr": 1.0, "warmup_steps": 2, "min_lr_ratio": 0.0}})
     >>> [round(lr_at(s, c), 3) for s in (0, 1, 2, 6, 9)]
-    [0.5, 1.0, 1.0, 0.345, 0.03]
+    [0.5, 1.0, 1.0, 0.5, 0.038]
     """
     t = cfg.train
     if step < t.warmup_steps:
