@@ -64,3 +64,12 @@ def test_import_without_torch():
     assert out.stdout.strip() == "ok", out.stderr
 
 
+
+
+def test_shipped_train_configs_validate():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for name in ("train-tiny.yaml", "train-smollm2.yaml"):
+        cfg = load_config(root / "pipelines" / name)
+        assert cfg.method == "lora"
