@@ -525,3 +525,19 @@ def test_gguf_model_takes_a_lora_step(manifest, tmp_path):
     trainer = Trainer(cfg)
     records = trainer.train()
     assert trainer.family == "llama" and math.isfinite(records[0]["loss"]) and records[0]["loss"] < 8
+
+
+def test_target_only_head_gives_the_same_loss(manifest):
+    from assay.train.models import TargetOnlyHead, target_cross_entropy
+
+    tok = ByteTokenizer()
+    examples = eval_examples(resolve_shards(str(manifest)), tok, template="alpaca", max_length=200, held_out_fraction=0.0, limit=12)
+    batch = collate(pack_examples(examples, 512, True), tok.pad_id, pad_to=512)
+    model, attn = _tiny_model("llama")
+    with torch.no_grad():
+        full = target_cross_entropy(model, batch, attn)
+        head = TargetOnlyHead(model.get_output_embeddings())
+        selected = target_cross_entropy(model, batch, attn, head)
+        head.remove()
+    assert full.shape == selected.shape == (batch.n_targets,)
+    assert torch.allclose(full, selected, atol=1e-5)

@@ -45,6 +45,7 @@ __all__ = [
     "batches_from",
     "eval_examples",
     "block_causal_mask",
+    "Prefetch",
     "TEMPLATES",
 ]
 
@@ -325,6 +326,7 @@ class Batch:
     segment_ids: Any  # LongTensor (B, L), 1.. per example in its row, 0 for padding
     sources: list[list[str]] = field(default_factory=list)  # per row, per segment (1-based -> index-1)
     packed: bool = True
+    example_lengths: list[int] = field(default_factory=list)
 
     @property
     def n_targets(self) -> int:
@@ -342,6 +344,7 @@ class Batch:
             self.segment_ids.to(device, non_blocking=True),
             self.sources,
             self.packed,
+            self.example_lengths,
         )
 
 
@@ -356,6 +359,7 @@ def collate(rows: list[list[Example]], pad_id: int, pad_to: Optional[int] = None
     position_ids = torch.arange(length, dtype=torch.long).repeat(B, 1)
     segment_ids = torch.zeros((B, length), dtype=torch.long)
     sources: list[list[str]] = []
+    lengths: list[int] = []
     for b, row in enumerate(rows):
         pos = 0
         for k, ex in enumerate(row, start=1):
@@ -364,11 +368,14 @@ def collate(rows: list[list[Example]], pad_id: int, pad_to: Optional[int] = None
             labels[b, pos:pos + n] = torch.tensor(ex.labels)
             position_ids[b, pos:pos + n] = torch.arange(n)
             segment_ids[b, pos:pos + n] = k
+            lengths.append(n)
             pos += n
         if pos < length:
             position_ids[b, pos:] = torch.arange(length - pos)
         sources.append([ex.source for ex in row])
-    return Batch(input_ids, labels, position_ids, segment_ids, sources, packed)
+    if torch.cuda.is_available():
+        input_ids, labels, position_ids, segment_ids = (t.pin_memory() for t in (input_ids, labels, position_ids, segment_ids))
+    return Batch(input_ids, labels, position_ids, segment_ids, sources, packed, lengths)
 
 
 def block_causal_mask(segment_ids: Any) -> Any:
@@ -459,6 +466,60 @@ def batches_from(rows: Iterator[tuple[list[Example], Position]], batch_size: int
             return
         mine = [row for row, _ in taken[rank::world_size]]
         yield collate(mine, pad_id, pad_to, packed), taken[-1][1]
+
+
+class Prefetch:
+    """Runs an iterator in a background thread, ``depth`` items ahead, so tokenizing and
+    packing the next batches overlaps the accelerator's work on this one."""
+
+    _END = object()
+
+    def __init__(self, iterator: Iterator[Any], depth: int = 4) -> None:
+        import queue
+        import threading
+
+        self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
+        self._iterator = iterator
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self._iterator:
+                if not self._put(item):
+                    return
+        except BaseException as err:  # handed to the consumer
+            self._put(err)
+            return
+        self._put(self._END)
+
+    def close(self) -> None:
+        """Stop the producer (it may be blocked on a full queue of an endless stream)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def __iter__(self) -> "Prefetch":
+        return self
+
+    def __next__(self) -> Any:
+        item = self._queue.get()
+        if item is self._END:
+            raise StopIteration
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
 
 def eval_examples(files: list[Path], tok: Any, *, template: str, max_length: int, held_out_fraction: float,

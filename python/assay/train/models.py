@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from assay.train.config import ModelConfig, RandomModelConfig
 
-__all__ = ["UNPACKABLE_FAMILIES", "random_model_config", "build_model", "resolve_dtype", "resolve_attn_implementation", "forward_logits", "model_family"]
+__all__ = ["UNPACKABLE_FAMILIES", "random_model_config", "build_model", "resolve_dtype", "resolve_attn_implementation", "forward_logits", "model_family", "TargetOnlyHead", "target_cross_entropy"]
 
 
 def resolve_dtype(name: str, device: Any) -> Any:
@@ -187,13 +187,58 @@ def forward_logits(model: Any, batch: Any, attn_implementation: str) -> Any:
     or a block-diagonal causal mask (SDPA / eager); unpacked rows get a padding mask."""
     from assay.train.data import block_causal_mask
 
-    if batch.packed:
-        mask = None if attn_implementation == "flash_attention_2" else block_causal_mask(batch.segment_ids)
-        out = model(input_ids=batch.input_ids, attention_mask=mask, position_ids=batch.position_ids, use_cache=False)
-    else:
-        out = model(input_ids=batch.input_ids, attention_mask=(batch.segment_ids > 0).long(), use_cache=False)
-    logits = out.logits
+    logits = _model_output(model, batch, attn_implementation).logits
     # prompt tuning / p-tuning put virtual tokens in front of the sequence
     if logits.shape[1] != batch.input_ids.shape[1]:
         logits = logits[:, -batch.input_ids.shape[1]:]
     return logits
+
+
+def _model_output(model: Any, batch: Any, attn_implementation: str) -> Any:
+    from assay.train.data import block_causal_mask
+
+    if batch.packed:
+        mask = None if attn_implementation == "flash_attention_2" else block_causal_mask(batch.segment_ids)
+        return model(input_ids=batch.input_ids, attention_mask=mask, position_ids=batch.position_ids, use_cache=False)
+    return model(input_ids=batch.input_ids, attention_mask=(batch.segment_ids > 0).long(), use_cache=False)
+
+
+class TargetOnlyHead:
+    """Runs the output projection on target positions only.
+
+    A forward pre-hook on the model's output embedding replaces its (B, L, H) input with
+    the (N, H) hidden states where ``labels != IGNORE``, so the model returns (N, V)
+    logits: prompts, padding and the last token of each example never reach the vocabulary
+    matmul (and their logits are never stored for backward).
+    """
+
+    def __init__(self, head: Any) -> None:
+        self.mask = None
+        self.handle = head.register_forward_pre_hook(self._select)
+
+    def _select(self, module: Any, args: tuple) -> Any:
+        if self.mask is None:
+            return None
+        return (args[0][self.mask],) + tuple(args[1:])
+
+    def remove(self) -> None:
+        self.handle.remove()
+
+
+def target_cross_entropy(model: Any, batch: Any, attn_implementation: str, head: Optional[TargetOnlyHead] = None) -> Any:
+    """Cross-entropy of every target token, shape (N,), in the row-major order of
+    ``batch.labels != IGNORE`` (float32 whatever the model's dtype)."""
+    import torch.nn.functional as F
+
+    from assay.train.data import IGNORE
+
+    mask = batch.labels != IGNORE
+    if head is not None:
+        head.mask = mask
+        try:
+            logits = _model_output(model, batch, attn_implementation).logits
+        finally:
+            head.mask = None
+    else:
+        logits = forward_logits(model, batch, attn_implementation)[mask]
+    return F.cross_entropy(logits.float(), batch.labels[mask], reduction="none")

@@ -35,6 +35,7 @@ from typing import Any, Optional
 from assay.train.config import TrainConfig, load_config
 from assay.train.data import (
     IGNORE,
+    Prefetch,
     RowStream,
     batches_from,
     collate,
@@ -43,7 +44,7 @@ from assay.train.data import (
     resolve_shards,
 )
 from assay.train.methods import adalora_orth_reg, apply_method, check_method_supported, is_prompt_learning
-from assay.train.models import UNPACKABLE_FAMILIES, build_model, forward_logits, model_family
+from assay.train.models import UNPACKABLE_FAMILIES, TargetOnlyHead, build_model, model_family, target_cross_entropy
 from assay.train.tokenizer import ByteTokenizer, load_tokenizer
 
 __all__ = ["Trainer", "run_train", "lr_at", "latest_checkpoint", "PEAK_TFLOPS"]
@@ -154,6 +155,9 @@ class Trainer:
         self.tied = bool(getattr(model.config, "tie_word_embeddings", False))
         self.cfg_model = model.config
         model = apply_method(model, cfg)
+        # the vocabulary projection runs on target positions only (not with virtual-token
+        # methods, whose hidden states are longer than the labels)
+        self.head = None if is_prompt_learning(cfg.method) else TargetOnlyHead(model.get_output_embeddings())
         self.n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         if self.checkpoint is not None:
             self._load_weights(model, self.checkpoint)
@@ -227,70 +231,75 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def train(self) -> list[dict[str, Any]]:
         import torch
-        import torch.nn.functional as F
 
         if not hasattr(self, "model"):
             self.setup()
         cfg, t = self.cfg, self.cfg.train
         pad_to = cfg.data.max_length if self.packing else None
-        batches = batches_from(self.stream.rows_from(self.position), t.batch_size, self.tok.pad_id, pad_to,
-                               self.packing, self.rank, self.world_size)
+        batches = Prefetch(batches_from(self.stream.rows_from(self.position), t.batch_size, self.tok.pad_id, pad_to,
+                                        self.packing, self.rank, self.world_size))
         progress = self._progress()
         window = self._new_window()
         adalora = cfg.method == "adalora"
-        while self.step < t.steps:
-            micro = [next(batches, None) for _ in range(t.grad_accum)]
-            if any(m is None for m in micro):
-                raise RuntimeError("data.train: the stream ended unexpectedly")
-            n_targets = torch.tensor(sum(b.n_targets for b, _ in micro), device=self.device, dtype=torch.float64)
-            if self.world_size > 1:
-                torch.distributed.all_reduce(n_targets)
-            n_targets_total = max(float(n_targets.item()), 1.0)
-            lr = lr_at(self.step, cfg)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+        try:
+            while self.step < t.steps:
+                micro = [next(batches, None) for _ in range(t.grad_accum)]
+                if any(m is None for m in micro):
+                    raise RuntimeError("data.train: the stream ended unexpectedly")
+                n_targets_total = float(sum(b.n_targets for b, _ in micro))  # counted on the CPU copies: no sync
+                if self.world_size > 1:
+                    n_targets = torch.tensor(n_targets_total, device=self.device, dtype=torch.float64)
+                    torch.distributed.all_reduce(n_targets)
+                    n_targets_total = float(n_targets.item())
+                n_targets_total = max(n_targets_total, 1.0)
+                lr = lr_at(self.step, cfg)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
 
-            step_loss = torch.zeros((), device=self.device, dtype=torch.float64)
-            for i, (batch, _) in enumerate(micro):
-                batch = batch.to(self.device)
-                last = i == len(micro) - 1
-                sync = self.model.no_sync() if self.world_size > 1 and not last else nullcontext()
-                with sync:
-                    with self.autocast:
-                        logits = forward_logits(self.forward_model, batch, self.attn)
-                    ce_sum = F.cross_entropy(logits.float().flatten(0, 1), batch.labels.flatten(), ignore_index=IGNORE, reduction="sum")
-                    # DDP averages gradients over ranks; scaling by world size makes it a global token mean
-                    loss = ce_sum * (self.world_size / n_targets_total)
-                    if adalora:
-                        loss = loss + adalora_orth_reg(_unwrap(self.model), cfg.adalora.orth_reg_weight) / len(micro)
-                    loss.backward()
-                step_loss += ce_sum.detach().double()
-                window["tokens"] += batch.n_tokens
-                window["slots"] += batch.input_ids.numel()
-                window["flops"] += self._batch_flops(batch)
-            if t.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
-            self.optimizer.step()
-            if adalora:
-                _unwrap(self.model).base_model.update_and_allocate(self.step)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.step += 1
-            self.position = micro[-1][1]
-            if self.world_size > 1:
-                torch.distributed.all_reduce(step_loss)
-            window["losses"].append(step_loss)  # summed at log time: no GPU sync per step
-            window["targets"] += int(n_targets_total)
+                step_loss = torch.zeros((), device=self.device, dtype=torch.float64)
+                for i, (cpu_batch, _) in enumerate(micro):
+                    batch = cpu_batch.to(self.device)
+                    last = i == len(micro) - 1
+                    sync = self.model.no_sync() if self.world_size > 1 and not last else nullcontext()
+                    with sync:
+                        with self.autocast:
+                            ce_sum = target_cross_entropy(self.forward_model, batch, self.attn, self.head).sum()
+                        # DDP averages gradients over ranks; scaling by world size makes it a global token mean
+                        loss = ce_sum * (self.world_size / n_targets_total)
+                        if adalora:
+                            loss = loss + adalora_orth_reg(_unwrap(self.model), cfg.adalora.orth_reg_weight) / len(micro)
+                        loss.backward()
+                    step_loss += ce_sum.detach().double()
+                    window["tokens"] += cpu_batch.n_tokens
+                    window["slots"] += cpu_batch.input_ids.numel()
+                    window["flops"] += self._batch_flops(cpu_batch)
+                if t.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+                self.optimizer.step()
+                if adalora:
+                    _unwrap(self.model).base_model.update_and_allocate(self.step)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                self.position = micro[-1][1]
+                if self.world_size > 1:
+                    torch.distributed.all_reduce(step_loss)
+                window["losses"].append(step_loss)  # summed at log time: no GPU sync per step
+                window["targets"] += int(n_targets_total)
 
-            if self.step % t.log_every == 0 or self.step == t.steps:
-                self._log_train(window, lr)
-                window = self._new_window()
-            if self.eval_batches and ((t.eval_every and self.step % t.eval_every == 0) or self.step == t.steps):
-                self.evaluate()
-            if (t.save_every and self.step % t.save_every == 0) or self.step == t.steps:
-                self.save_checkpoint()
-            if progress is not None:
-                last_loss = next((r["loss"] for r in reversed(self.records) if "loss" in r), float("nan"))
-                progress[0].update(progress[1], completed=self.step, loss=last_loss)
+                if self.step % t.log_every == 0 or self.step == t.steps:
+                    self._log_train(window, lr)
+                    window = self._new_window()
+                paused = time.perf_counter()  # eval and saving do not count against tokens/s
+                if self.eval_batches and ((t.eval_every and self.step % t.eval_every == 0) or self.step == t.steps):
+                    self.evaluate()
+                if (t.save_every and self.step % t.save_every == 0) or self.step == t.steps:
+                    self.save_checkpoint()
+                window["excluded"] += time.perf_counter() - paused
+                if progress is not None:
+                    last_loss = next((r["loss"] for r in reversed(self.records) if "loss" in r), float("nan"))
+                    progress[0].update(progress[1], completed=self.step, loss=last_loss)
+        finally:
+            batches.close()
         if progress is not None:
             progress[0].stop()
         if self.tb is not None:
@@ -299,13 +308,12 @@ class Trainer:
 
     @staticmethod
     def _new_window() -> dict[str, Any]:
-        return {"losses": [], "targets": 0, "tokens": 0, "slots": 0, "flops": 0.0, "start": time.perf_counter()}
+        return {"losses": [], "targets": 0, "tokens": 0, "slots": 0, "flops": 0.0, "start": time.perf_counter(), "excluded": 0.0}
 
     # ------------------------------------------------------------------ eval
     def evaluate(self) -> dict[str, Any]:
         """Token-mean loss on the held-out examples, overall and per ``source``."""
         import torch
-        import torch.nn.functional as F
 
         self.model.eval()
         sums: dict[str, float] = defaultdict(float)
@@ -314,10 +322,10 @@ class Trainer:
             for batch in self.eval_batches:
                 batch = batch.to(self.device)
                 with self.autocast:
-                    logits = forward_logits(self.forward_model, batch, self.attn)
-                ce = F.cross_entropy(logits.float().flatten(0, 1), batch.labels.flatten(), ignore_index=IGNORE, reduction="none")
-                ce = ce.view(batch.labels.shape)
+                    ce_targets = target_cross_entropy(self.forward_model, batch, self.attn, self.head)
                 target = batch.labels != IGNORE
+                ce = torch.zeros(batch.labels.shape, dtype=ce_targets.dtype, device=ce_targets.device)
+                ce[target] = ce_targets
                 for b, sources in enumerate(batch.sources):
                     for k, source in enumerate(sources, start=1):
                         sel = target[b] & (batch.segment_ids[b] == k)
@@ -467,12 +475,7 @@ class Trainer:
         cfg = self.cfg_model
         hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", 0)
         layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", 0)
-        seg = batch.segment_ids
-        lengths = []
-        for b in range(seg.shape[0]):
-            counts = seg[b][seg[b] > 0].bincount()
-            lengths.extend(int(c) for c in counts if c > 0)
-        attn_fwd = sum(2 * n * n * hidden * layers for n in lengths)  # causal: half of 2 matmuls of 2*n*n*d
+        attn_fwd = sum(2 * n * n * hidden * layers for n in batch.example_lengths)  # causal: half of 2 matmuls of 2*n*n*d
         return float(flops + 3 * attn_fwd)
 
     def _peak_flops(self) -> Optional[float]:
@@ -500,7 +503,7 @@ class Trainer:
 
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        elapsed = max(time.perf_counter() - window["start"], 1e-9)
+        elapsed = max(time.perf_counter() - window["start"] - window["excluded"], 1e-9)
         loss_sum = float(torch.stack(window["losses"]).sum().item()) if window["losses"] else 0.0
         tokens = window["tokens"] * self.world_size
         record = {
