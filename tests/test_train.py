@@ -436,6 +436,12 @@ def test_lora_merge_round_trip(manifest, tmp_path):
     a = run_generate(ckpt, ["Name a colour."], max_new_tokens=8, device="cpu")
     b = run_generate(merged_dir, ["Name a colour."], max_new_tokens=8, device="cpu")
     assert a == b and isinstance(a[0], str)
+    # a local model folder trains further (its tokenizer found by `auto`)
+    cfg2 = tiny_config(manifest, tmp_path / "again", model={"path": str(merged_dir), "dtype": "float32"}, tokenizer="auto",
+                       data={"eval_fraction": 0.0, "max_length": 128},
+                       train={"steps": 1, "batch_size": 2, "log_every": 1, "save_every": 0, "eval_every": 0})
+    records = Trainer(cfg2).train()
+    assert math.isfinite(records[0]["loss"])
 
 
 def test_cli_commands(manifest, tmp_path):

@@ -35,7 +35,7 @@ def load_for_inference(model: str | Path, tokenizer: Optional[str] = None, devic
     from transformers import AutoModelForCausalLM
 
     from assay.train.merge import load_checkpoint_model
-    from assay.train.tokenizer import ByteTokenizer, HFTokenizer, load_tokenizer
+    from assay.train.tokenizer import load_tokenizer
 
     path = Path(model)
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
@@ -54,12 +54,8 @@ def load_for_inference(model: str | Path, tokenizer: Optional[str] = None, devic
         raise FileNotFoundError(f"model: {path} is not a checkpoint, a model folder or a .gguf file")
     if tokenizer is not None:
         tok = load_tokenizer(tokenizer)
-    elif tok_dir is not None and (tok_dir / "assay_tokenizer.json").is_file():
-        tok = ByteTokenizer()
     else:
-        from transformers import AutoTokenizer
-
-        tok = HFTokenizer(AutoTokenizer.from_pretrained(str(tok_dir)))
+        tok = load_tokenizer(str(tok_dir))
     return m.to(dev).eval(), tok
 
 

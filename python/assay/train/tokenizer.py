@@ -135,6 +135,8 @@ def load_tokenizer(spec: str, model_path: str | None = None, gguf_file: str | No
     from transformers import AutoTokenizer
 
     if spec == "auto":
+        if model_path is not None and (Path(model_path) / "assay_tokenizer.json").is_file():
+            return ByteTokenizer()  # a model trained (or merged) by assay with the byte tokenizer
         if gguf_file is not None:
             gguf = Path(gguf_file)
             return HFTokenizer(AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name))
@@ -143,4 +145,6 @@ def load_tokenizer(spec: str, model_path: str | None = None, gguf_file: str | No
         return HFTokenizer(AutoTokenizer.from_pretrained(model_path))
     if not Path(spec).is_dir():
         raise ValueError(f"tokenizer: {spec!r} is neither 'byte', 'auto' nor a local folder")
+    if (Path(spec) / "assay_tokenizer.json").is_file():
+        return ByteTokenizer()
     return HFTokenizer(AutoTokenizer.from_pretrained(spec))
