@@ -547,3 +547,34 @@ def test_target_only_head_gives_the_same_loss(manifest):
         head.remove()
     assert full.shape == selected.shape == (batch.n_targets,)
     assert torch.allclose(full, selected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_matches_one_process(manifest, tmp_path):
+    """torchrun with 2 ranks (gloo) and batch 2 per rank = one process with batch 4: same losses."""
+    if not torch.distributed.is_available():
+        pytest.skip("torch.distributed is not available")
+    import yaml
+
+    base = dict(data={"eval_fraction": 0.1, "max_length": 128},
+                train={"steps": 3, "log_every": 1, "save_every": 3, "eval_every": 3, "device": "cpu", "lr": 1e-2})
+    one = tiny_config(manifest, tmp_path / "one", **json.loads(json.dumps(base)))
+    one["train"]["batch_size"] = 4
+    two = tiny_config(manifest, tmp_path / "two", **json.loads(json.dumps(base)))
+    two["train"]["batch_size"] = 2
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump(two))
+    script = tmp_path / "run.py"
+    script.write_text("import sys, torch\ntorch.set_num_threads(1)\nfrom assay.train import run_train\nrun_train(sys.argv[1])\n")
+    env = dict(__import__("os").environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+                           str(script), str(tmp_path / "two.yaml")], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from assay.train import Trainer
+
+    Trainer(one).train()
+    a, b = read_log(tmp_path / "one"), read_log(tmp_path / "two")
+    assert [r["step"] for r in a] == [r["step"] for r in b]
+    for x, y in zip(a, b):
+        key = "loss" if "loss" in x else "eval_loss"
+        assert x[key] == pytest.approx(y[key], abs=1e-5), (x, y)
+    assert (tmp_path / "two" / "checkpoint-3" / "trainer_state.json").is_file()
