@@ -17,7 +17,6 @@ causal attention), padding waste, and peak memory.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import statistics
 import sys

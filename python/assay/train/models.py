@@ -102,9 +102,8 @@ def build_model(mc: ModelConfig, tok: Any, *, seed: int, device: Any, quantize_4
                 random_base_dir: Optional[Path] = None) -> tuple[Any, str]:
     """The base model on ``device`` and the attention implementation it uses.
 
-    A random model is built with ``seed``; when ``random_base_dir`` holds a saved copy
-    (written at the first start of a run), that copy is loaded instead, so resumes and
-    merges see exactly the same base weights.
+    A random model is built with ``seed``, or loaded from ``random_base_dir`` when given
+    (the copy a run saved at its start), so resumes see exactly the same base weights.
     """
     import torch
     from transformers import AutoModelForCausalLM
@@ -176,7 +175,7 @@ UNPACKABLE_FAMILIES = ("bloom",)
 
 def model_family(model: Any) -> str:
     base = model
-    while hasattr(base, "get_base_model") and base is not getattr(base, "get_base_model")():
+    while hasattr(base, "get_base_model") and base is not base.get_base_model():
         base = base.get_base_model()
     return getattr(getattr(base, "config", None), "model_type", "")
 
@@ -185,7 +184,6 @@ def forward_logits(model: Any, batch: Any, attn_implementation: str) -> Any:
     """Logits for a batch: packed rows get per-example position ids and either no mask
     (flash-attention 2 finds the example boundaries from the position ids and runs varlen)
     or a block-diagonal causal mask (SDPA / eager); unpacked rows get a padding mask."""
-    from assay.train.data import block_causal_mask
 
     logits = _model_output(model, batch, attn_implementation).logits
     # prompt tuning / p-tuning put virtual tokens in front of the sequence

@@ -45,7 +45,7 @@ from assay.train.data import (
 )
 from assay.train.methods import adalora_orth_reg, apply_method, check_method_supported, is_prompt_learning
 from assay.train.models import UNPACKABLE_FAMILIES, TargetOnlyHead, build_model, model_family, target_cross_entropy
-from assay.train.tokenizer import ByteTokenizer, load_tokenizer
+from assay.train.tokenizer import load_tokenizer
 
 __all__ = ["Trainer", "run_train", "lr_at", "latest_checkpoint", "PEAK_TFLOPS"]
 
@@ -131,24 +131,27 @@ class Trainer:
         self.checkpoint = latest_checkpoint(self.out_dir) if self.resume else None
         if self.resume and self.checkpoint is None:
             raise FileNotFoundError(f"output.dir: --resume found no checkpoint-* in {self.out_dir}")
-        if mc.random is not None and not (self.base_dir / "config.json").is_file():
-            if cfg.method == "qlora" or self.world_size > 1:
-                # a 4-bit load (and every rank) needs the random weights on disk first
-                if self.is_main:
-                    base, _ = build_model(mc, self.tok, seed=cfg.train.seed, device=torch.device("cpu"))
-                    base.save_pretrained(self.base_dir)
-                    del base
-                if self.world_size > 1:
-                    torch.distributed.barrier()
+        # a random base is made fresh by a new run and saved; a resume (and merge) loads it back
+        saved_base = mc.random is not None and self.checkpoint is not None
+        if mc.random is not None and self.checkpoint is None and (cfg.method == "qlora" or self.world_size > 1):
+            # a 4-bit load (and every rank) needs the random weights on disk first
+            if self.is_main:
+                base, _ = build_model(mc, self.tok, seed=cfg.train.seed, device=torch.device("cpu"))
+                base.save_pretrained(self.base_dir)
+                del base
+            if self.world_size > 1:
+                torch.distributed.barrier()
+            saved_base = True
         model, self.attn = build_model(
             mc, self.tok, seed=cfg.train.seed, device=self.device, quantize_4bit=cfg.method == "qlora",
-            random_base_dir=self.base_dir if mc.random is not None else None,
+            random_base_dir=self.base_dir if saved_base else None,
         )
         if self.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            if mc.random is not None and not (self.base_dir / "config.json").is_file():
+            if mc.random is not None and not saved_base:
                 model.save_pretrained(self.base_dir)
             self.tok.save(self.out_dir / "tokenizer")
+            self._start_log()
         self.family = model_family(model)
         self.n_params = sum(p.numel() for p in model.parameters())
         self.n_embedding = _unwrap(model).get_input_embeddings().weight.numel()
@@ -217,7 +220,6 @@ class Trainer:
             self._load_state(self.checkpoint)
 
         # logs
-        self.log_path = self.out_dir / "log.jsonl"
         self.tb = None
         if self.is_main and cfg.output.tensorboard:
             try:
@@ -418,7 +420,6 @@ class Trainer:
         return {"gguf": str(Path(mc.gguf or "").resolve())}
 
     def _load_weights(self, model: Any, ckpt: Path) -> None:
-        import torch
         from safetensors.torch import load_file
 
         folder = ckpt / ("model" if self.cfg.method == "full" else "adapter")
@@ -522,6 +523,16 @@ class Trainer:
             for key in ("loss", "lr", "tokens_per_s", "padding_fraction", "mfu", "peak_mem_gb"):
                 if record[key] is not None:
                     self.tb.add_scalar(f"train/{key}", record[key], self.step)
+
+    def _start_log(self) -> None:
+        """A new run starts an empty log; a resumed one keeps the records up to its checkpoint."""
+        self.log_path = self.out_dir / "log.jsonl"
+        kept: list[str] = []
+        if self.checkpoint is not None and self.log_path.is_file():
+            step = int(json.loads((self.checkpoint / "trainer_state.json").read_text())["step"])
+            kept = [line for line in self.log_path.read_text(encoding="utf-8").splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= step]
+        self.log_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
     def _emit(self, record: dict[str, Any]) -> None:
         self.records.append(record)
