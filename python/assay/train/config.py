@@ -143,7 +143,7 @@ class TrainSection(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     peak_tflops: Optional[float] = None  # for MFU; detected for known GPUs
     compile: bool = False
-    distributed: Literal["auto", "ddp", "fsdp", "none"] = "auto"
+    distributed: Literal["ddp", "fsdp"] = "ddp"  # under torchrun (WORLD_SIZE > 1)
 
 
 class OutputConfig(_Section):

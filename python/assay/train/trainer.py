@@ -15,8 +15,10 @@ base model is saved once to ``output.dir/base_model/`` so resume and merge see t
 weights. ``resume=True`` continues from the newest checkpoint at the exact next example.
 
 Multi-GPU: launched with ``torchrun --nproc-per-node N -m assay.cli train CFG`` (or
-``accelerate launch``), each rank trains on its share of every step's rows under DDP; the
-target-token count is all-reduced so the loss is the same as on one device.
+``accelerate launch``), each rank trains on its share of every step's rows under DDP, or
+FSDP2 (``train.distributed: fsdp``: every transformer block sharded, full-state
+checkpoints gathered on rank 0); the target-token count is all-reduced so the loss is the
+same as on one device.
 """
 from __future__ import annotations
 
@@ -111,8 +113,9 @@ class Trainer:
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if self.world_size > 1 and cfg.train.distributed == "fsdp":
-            raise ValueError("train.distributed: fsdp is not implemented yet; use ddp (the default under torchrun)")
+        self.fsdp = self.world_size > 1 and cfg.train.distributed == "fsdp"
+        if self.fsdp:
+            self._note("train.distributed: fsdp is experimental (its losses drift slightly from DDP's; see docs/train.md)")
         if self.world_size > 1 and not torch.distributed.is_initialized():
             backend = "nccl" if torch.cuda.is_available() and cfg.train.device != "cpu" else "gloo"
             torch.distributed.init_process_group(backend)
@@ -123,6 +126,7 @@ class Trainer:
             self.device = torch.device("cpu")
         self.is_main = self.rank == 0
         check_method_supported(cfg, self.device)
+        torch.manual_seed(cfg.train.seed)  # the same adapter initialisation on every rank
 
         # tokenizer and model
         mc = cfg.model
@@ -166,7 +170,9 @@ class Trainer:
             self._load_weights(model, self.checkpoint)
         model.train()
         self.model = model
-        if self.world_size > 1:
+        if self.fsdp:
+            self._shard(model)  # in place: the parameters become DTensor shards
+        elif self.world_size > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
@@ -179,7 +185,7 @@ class Trainer:
         groups = [{"params": decay, "weight_decay": cfg.train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         self.optimizer = torch.optim.AdamW(
             [g for g in groups if g["params"]], lr=cfg.train.lr, betas=(cfg.train.beta1, cfg.train.beta2),
-            fused=self.device.type == "cuda",
+            fused=self.device.type == "cuda" and not self.fsdp,
         )
         weights_dtype = next(p.dtype for p in model.parameters())
         self.autocast = (
@@ -207,8 +213,8 @@ class Trainer:
         if eval_files:
             examples = eval_examples(eval_files, self.tok, template=dc.template, max_length=dc.max_length,
                                      held_out_fraction=eval_fraction, limit=dc.eval_max_examples, add_bos=dc.add_bos)
+            # every rank evaluates all of them (eval sets are small; no rank waits on another)
             rows = pack_examples(examples, dc.max_length, self.packing)
-            rows = rows[self.rank::self.world_size]
             bs = cfg.train.batch_size
             pad_to = dc.max_length if self.packing else None
             self.eval_batches = [collate(rows[i:i + bs], self.tok.pad_id, pad_to, self.packing) for i in range(0, len(rows), bs)]
@@ -218,6 +224,8 @@ class Trainer:
         self.position = (0, 0, 0)
         if self.checkpoint is not None:
             self._load_state(self.checkpoint)
+        if self.rank > 0:  # dropout differs across ranks, reproducibly
+            torch.manual_seed(cfg.train.seed + 1_000_003 * self.rank + self.step)
 
         # logs
         self.tb = None
@@ -262,7 +270,9 @@ class Trainer:
                 for i, (cpu_batch, _) in enumerate(micro):
                     batch = cpu_batch.to(self.device)
                     last = i == len(micro) - 1
-                    sync = self.model.no_sync() if self.world_size > 1 and not last else nullcontext()
+                    if self.fsdp:
+                        self.model.set_requires_gradient_sync(last)
+                    sync = self.model.no_sync() if self.world_size > 1 and not self.fsdp and not last else nullcontext()
                     with sync:
                         with self.autocast:
                             ce_sum = target_cross_entropy(self.forward_model, batch, self.attn, self.head).sum()
@@ -318,13 +328,16 @@ class Trainer:
         import torch
 
         self.model.eval()
+        # DDP's wrapper is bypassed (no collectives); FSDP's forward is collective, and every
+        # rank runs the same batches
+        eval_model = _unwrap(self.model) if self.world_size > 1 and not self.fsdp else self.forward_model
         sums: dict[str, float] = defaultdict(float)
         counts: dict[str, int] = defaultdict(int)
         with torch.no_grad():
             for batch in self.eval_batches:
                 batch = batch.to(self.device)
                 with self.autocast:
-                    ce_targets = target_cross_entropy(self.forward_model, batch, self.attn, self.head)
+                    ce_targets = target_cross_entropy(eval_model, batch, self.attn, self.head)
                 target = batch.labels != IGNORE
                 ce = torch.zeros(batch.labels.shape, dtype=ce_targets.dtype, device=ce_targets.device)
                 ce[target] = ce_targets
@@ -334,15 +347,6 @@ class Trainer:
                         sums[source] += float(ce[b][sel].double().sum())
                         counts[source] += int(sel.sum())
         self.model.train()
-        if self.world_size > 1:
-            names = sorted(set(sums) | set(counts))
-            gathered: list[Any] = [None] * self.world_size
-            torch.distributed.all_gather_object(gathered, {n: (sums[n], counts[n]) for n in names})
-            sums, counts = defaultdict(float), defaultdict(int)
-            for part in gathered:
-                for n, (s, c) in part.items():
-                    sums[n] += s
-                    counts[n] += c
         total = sum(counts.values())
         record = {
             "step": self.step,
@@ -363,25 +367,35 @@ class Trainer:
         from safetensors.torch import save_file
 
         ckpt = self.out_dir / f"checkpoint-{self.step}"
+        model_state = None
+        if self.fsdp:  # gathering full tensors is collective: every rank takes part
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
+
+            options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            model_state = get_model_state_dict(self.model, options=options)
+            opt_state = get_optimizer_state_dict(self.model, self.optimizer, options=options)
+        else:
+            opt_state = self.optimizer.state_dict()
         if not self.is_main:
             return ckpt
         tmp = self.out_dir / f".tmp-checkpoint-{self.step}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         model = _unwrap(self.model)
+        extra = {"state_dict": model_state} if model_state is not None else {}
         if self.cfg.method == "full":
-            model.save_pretrained(tmp / "model")
+            model.save_pretrained(tmp / "model", **extra)
         else:
-            model.save_pretrained(tmp / "adapter")
+            model.save_pretrained(tmp / "adapter", **extra)
         self.tok.save(tmp / "tokenizer")
-        opt_state = self.optimizer.state_dict()
+        # optimizer state keyed "PARAM/NAME"; PARAM is an index, or a parameter name under FSDP
         tensors, scalars = {}, {}
-        for idx, state in opt_state["state"].items():
+        for pid, state in opt_state["state"].items():
             for key, value in state.items():
                 if torch.is_tensor(value):
-                    tensors[f"{idx}.{key}"] = value.detach().contiguous().cpu()
+                    tensors[f"{pid}/{key}"] = value.detach().contiguous().cpu()
                 else:
-                    scalars[f"{idx}.{key}"] = value
+                    scalars[f"{pid}/{key}"] = value
         save_file(tensors, str(tmp / "optimizer.safetensors"))
         rng = {"torch_cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
@@ -410,6 +424,22 @@ class Trainer:
             for _, p in olds[:-keep]:
                 shutil.rmtree(p, ignore_errors=True)
         return ckpt
+
+    def _shard(self, model: Any) -> None:
+        """FSDP2: shard every transformer block, then the rest (embeddings, norm, head)."""
+        import torch
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        block_names = set(getattr(base, "_no_split_modules", None) or [])
+        if not block_names:
+            raise ValueError(f"train.distributed: fsdp does not know the blocks of a {self.family} model")
+        dtype = next(p.dtype for p in base.parameters())
+        policy = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32) if dtype != torch.float32 else MixedPrecisionPolicy()
+        for module in model.modules():
+            if type(module).__name__ in block_names:
+                fully_shard(module, mp_policy=policy)
+        fully_shard(model, mp_policy=policy)
 
     def _base_model_ref(self) -> dict[str, Any]:
         mc = self.cfg.model
@@ -448,13 +478,24 @@ class Trainer:
         self.position = tuple(state["data_position"])
         tensors = load_file(str(ckpt / "optimizer.safetensors"))
         opt_state: dict[str, Any] = {"state": {}, "param_groups": state["optimizer_param_groups"]}
+
+        def param_id(text: str) -> Any:
+            return int(text) if text.isdigit() else text
+
         for key, value in tensors.items():
-            idx, name = key.split(".", 1)
-            opt_state["state"].setdefault(int(idx), {})[name] = value.to(self.device) if name != "step" else value
+            pid, name = key.rsplit("/", 1)
+            on_device = value if name == "step" or self.fsdp else value.to(self.device)
+            opt_state["state"].setdefault(param_id(pid), {})[name] = on_device
         for key, value in state.get("optimizer_scalars", {}).items():
-            idx, name = key.split(".", 1)
-            opt_state["state"].setdefault(int(idx), {})[name] = value
-        self.optimizer.load_state_dict(opt_state)
+            pid, name = key.rsplit("/", 1)
+            opt_state["state"].setdefault(param_id(pid), {})[name] = value
+        if self.fsdp:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+            set_optimizer_state_dict(self.model, self.optimizer, optim_state_dict=opt_state,
+                                     options=StateDictOptions(full_state_dict=True))
+        else:
+            self.optimizer.load_state_dict(opt_state)
         rng = load_file(str(ckpt / "rng.safetensors"))
         torch.set_rng_state(rng["torch_cpu"])
         if torch.cuda.is_available():
