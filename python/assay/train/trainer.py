@@ -114,8 +114,6 @@ class Trainer:
         self.rank = int(os.environ.get("RANK", "0"))
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.fsdp = self.world_size > 1 and cfg.train.distributed == "fsdp"
-        if self.fsdp:
-            self._note("train.distributed: fsdp is experimental (its losses drift slightly from DDP's; see docs/train.md)")
         if self.world_size > 1 and not torch.distributed.is_initialized():
             backend = "nccl" if torch.cuda.is_available() and cfg.train.device != "cpu" else "gloo"
             torch.distributed.init_process_group(backend)
@@ -126,7 +124,6 @@ class Trainer:
             self.device = torch.device("cpu")
         self.is_main = self.rank == 0
         check_method_supported(cfg, self.device)
-        torch.manual_seed(cfg.train.seed)  # the same adapter initialisation on every rank
 
         # tokenizer and model
         mc = cfg.model
@@ -161,6 +158,7 @@ class Trainer:
         self.n_embedding = _unwrap(model).get_input_embeddings().weight.numel()
         self.tied = bool(getattr(model.config, "tie_word_embeddings", False))
         self.cfg_model = model.config
+        torch.manual_seed(cfg.train.seed)  # the same adapter initialisation on every rank, however the base was made
         model = apply_method(model, cfg)
         # the vocabulary projection runs on target positions only (not with virtual-token
         # methods, whose hidden states are longer than the labels)
