@@ -38,6 +38,8 @@ def main() -> None:
       assay run pipelines/quickstart.yaml      run a pipeline, write shards + manifest
       assay inspect out/quickstart             look at what a run wrote
       assay inspect data/*.jsonl.gz            look at raw input (format guessed)
+      assay report out/quickstart              regenerate the run's report.html
+      assay train pipelines/train/tiny.yaml    fine-tune on the shards (needs assay[train])
     """
 
 
@@ -167,6 +169,13 @@ def report(output_dir: Path, sample_rows: int, sample_chars: int) -> None:
         return
     click.echo(str(path))
 
+
+# The trainer's commands (torch is imported only when one of them runs).
+from assay.train.cli import generate, merge, train  # noqa: E402
+
+main.add_command(train)
+main.add_command(merge)
+main.add_command(generate)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
