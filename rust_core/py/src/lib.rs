@@ -6,6 +6,7 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod fasttext;
 mod text_stats;
 mod threads;
 
@@ -14,6 +15,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("RustPanic", m.py().get_type::<errors::RustPanic>())?;
     m.add_function(wrap_pyfunction!(text_stats::text_stats, m)?)?;
+    m.add_class::<fasttext::FastTextModel>()?;
     m.add_function(wrap_pyfunction!(threads::thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(threads::init_thread_pool, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_panic_for_tests, m)?)?;
