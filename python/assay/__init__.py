@@ -12,9 +12,24 @@ from __future__ import annotations
 import os
 
 from assay._core import RustPanic, __version__
+from assay.classifier import classify, train_classifier
+from assay.fasttext_model import LID176_PATH, FastTextModel, load_model
+from assay.langid import langid
 from assay.stats import text_stats
 
-__all__ = ["RustPanic", "__version__", "set_threads", "thread_count", "text_stats"]
+__all__ = [
+    "LID176_PATH",
+    "FastTextModel",
+    "RustPanic",
+    "__version__",
+    "classify",
+    "langid",
+    "load_model",
+    "set_threads",
+    "text_stats",
+    "thread_count",
+    "train_classifier",
+]
 
 
 def set_threads(num_threads: int) -> int:
