@@ -29,6 +29,7 @@ A runnable version with the samples shipped in the repo is
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
 from pathlib import Path
@@ -95,6 +96,8 @@ def train_classifier(
     compressed ``.ftz``. Returns the saved model loaded as :class:`assay.FastTextModel`.
 
     Needs the optional ``fasttext`` package (``pip install fasttext-numpy2-wheel``).
+    Training runs in a child process (retried up to 3 times when fastText stops with
+    ``Encountered NaN``, which the 0.9.2 package does at random on small data sets).
 
     Example: tell human-written Chinese questions (BELLE) from English seed tasks
     (Alpaca), with the samples shipped in the repository:
@@ -106,12 +109,12 @@ def train_classifier(
     >>> en = [json.loads(l)["instruction"] for l in open(samples / "seed_tasks" / "alpaca_seed_tasks.jsonl")]
     >>> rows = pa.table({"text": zh + en, "label": ["belle"] * len(zh) + ["alpaca"] * len(en)})
     >>> path = os.path.join(tempfile.mkdtemp(), "source.bin")
-    >>> model = assay.train_classifier(rows, output=path, epoch=10, verbose=0, thread=1)
+    >>> model = assay.train_classifier(rows, output=path, epoch=10, verbose=0)
     >>> model.predict("请写一首关于春天的诗。")[0]
     ('__label__belle',)
     """
     try:
-        import fasttext
+        import fasttext  # noqa: F401  (checked here, used in a child process)
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(_NO_FASTTEXT) from err
     table = _to_arrow_table_like(data)
@@ -123,17 +126,41 @@ def train_classifier(
     lines = _training_lines(table, text, label)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    quantize_args = (dict(quantize) if isinstance(quantize, dict) else {}) if quantize else None
     with tempfile.TemporaryDirectory(prefix="assay-train-") as tmp:
         train_file = os.path.join(tmp, "train.txt")
         with open(train_file, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
-        model = fasttext.train_supervised(input=train_file, **fasttext_args)
-        if quantize:
-            options = dict(quantize) if isinstance(quantize, dict) else {}
-            options.setdefault("input", train_file)
-            model.quantize(**options)
-        model.save_model(str(output))
+        # Each attempt runs in a fresh process: the official 0.9.2 package sometimes
+        # stops with "Encountered NaN" when it trains again in a process that has
+        # trained before (state left behind in the C++ library).
+        context = multiprocessing.get_context("spawn")
+        for attempt in range(_ATTEMPTS):
+            with context.Pool(1) as pool:
+                try:
+                    pool.apply(_train_in_child, (train_file, str(output), fasttext_args, quantize_args))
+                    break
+                except RuntimeError as err:
+                    if "NaN" not in str(err) or attempt == _ATTEMPTS - 1:
+                        raise RuntimeError(
+                            f"fastText training failed: {err} (try a lower lr, or more data)"
+                        ) from err
     return FastTextModel(output)
+
+
+_ATTEMPTS = 3
+
+
+def _train_in_child(
+    train_file: str, output: str, fasttext_args: dict[str, Any], quantize_args: dict[str, Any] | None
+) -> None:
+    import fasttext
+
+    model = fasttext.train_supervised(input=train_file, **fasttext_args)
+    if quantize_args is not None:
+        quantize_args.setdefault("input", train_file)
+        model.quantize(**quantize_args)
+    model.save_model(output)
 
 
 def classify(

@@ -16,6 +16,7 @@
 //!   `h = h * 116049371 + hash`, with the 32-bit hashes sign-extended.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::reader::{invalid, Args, Reader};
 
@@ -51,6 +52,27 @@ fn is_continuation(b: u8) -> bool {
     b & 0xC0 == 0x80
 }
 
+/// A fast hasher for the prune index's `i32` keys (bucket numbers, already hashes).
+#[derive(Default)]
+pub struct BucketHasher(u64);
+
+impl Hasher for BucketHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_i32(&mut self, value: i32) {
+        let x = (value as u32 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 29);
+    }
+}
+
+type PruneIndex = HashMap<i32, i32, BuildHasherDefault<BucketHasher>>;
+
 /// A loaded dictionary.
 #[derive(Debug)]
 pub struct Dictionary {
@@ -66,7 +88,7 @@ pub struct Dictionary {
     subwords: Vec<i32>,
     sub_offsets: Vec<usize>,
     /// `None`: not pruned. `Some(map)`: n-gram bucket -> compacted bucket.
-    prune_index: Option<HashMap<i32, i32>>,
+    prune_index: Option<PruneIndex>,
     bucket: u32,
     minn: usize,
     maxn: usize,
@@ -122,7 +144,7 @@ impl Dictionary {
                     reader.remaining()
                 )));
             }
-            let mut map = HashMap::with_capacity(prune_size as usize);
+            let mut map = PruneIndex::with_capacity_and_hasher(prune_size as usize, Default::default());
             for _ in 0..prune_size {
                 let from = reader.i32("the prune index")?;
                 let to = reader.i32("the prune index")?;
@@ -318,6 +340,10 @@ impl Dictionary {
                 self.char_ngrams(&bracketed, &mut push);
             }
             scratch.push(h as i32);
+            if token == EOS {
+                // fastText stops the line at the first `</s>`, typed or implied.
+                break;
+            }
         }
         if self.word_ngrams > 1 {
             let bucket = self.bucket as u64;
