@@ -6,9 +6,10 @@ Measures sentences per second of
   ``assay.langid(arrow array)`` (Arrow in, Arrow table out) on 1 and 2 threads,
 checks that the predictions are identical, and prints accuracy per language on the
 lingua sentences. Each configuration runs in its own process (rayon's pool size is
-fixed per process); figures are medians of ``--repeat`` runs.
+fixed per process); the configurations run interleaved in ``--rounds`` rounds of
+``--repeat`` timed runs each, and figures are medians.
 
-    python benchmarks/bench_langid.py [--limit 20000] [--repeat 5]
+    python benchmarks/bench_langid.py [--limit 20000] [--rounds 3] [--repeat 3]
 """
 from __future__ import annotations
 
@@ -93,7 +94,8 @@ def run_worker(kind: str, threads: int, limit: int, repeat: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=20_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--worker")
     args = parser.parse_args()
     if args.worker:
@@ -102,13 +104,25 @@ def main() -> None:
     rows = load_rows(args.limit)
     n = len(rows)
     print(f"{n} sentences, {len({r['lang'] for r in rows})} languages, lid.176.ftz, k=1, "
-          f"median of {args.repeat} runs, {os.cpu_count()} CPUs")
+          f"median of {args.rounds} rounds x {args.repeat} runs, {os.cpu_count()} CPUs")
+    configs = [
+        ("official predict(list)", "official", 1),
+        ("assay FastTextModel.predict(list)", "assay_predict", 1),
+        ("assay langid(arrow)", "assay_langid", 1),
+        ("assay FastTextModel.predict(list)", "assay_predict", 2),
+        ("assay langid(arrow)", "assay_langid", 2),
+    ]
+    # Rounds interleave the configurations so a change of load on a shared machine
+    # hits all of them alike; each figure is the median over rounds.
+    seconds: dict = collections.defaultdict(list)
+    labels: dict = {}
+    for _ in range(args.rounds):
+        for name, kind, threads in configs:
+            r = run_worker(kind, threads, args.limit, args.repeat)
+            seconds[(name, threads)].append(r["seconds"])
+            labels[(name, threads)] = r["labels"]
     results = {
-        ("official predict(list)", 1): run_worker("official", 1, args.limit, args.repeat),
-        ("assay FastTextModel.predict(list)", 1): run_worker("assay_predict", 1, args.limit, args.repeat),
-        ("assay langid(arrow)", 1): run_worker("assay_langid", 1, args.limit, args.repeat),
-        ("assay FastTextModel.predict(list)", 2): run_worker("assay_predict", 2, args.limit, args.repeat),
-        ("assay langid(arrow)", 2): run_worker("assay_langid", 2, args.limit, args.repeat),
+        key: {"seconds": statistics.median(values), "labels": labels[key]} for key, values in seconds.items()
     }
     base = results[("official predict(list)", 1)]
     for (name, threads), r in results.items():
