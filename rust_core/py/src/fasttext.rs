@@ -41,8 +41,13 @@ impl FastTextModel {
     fn new(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let bytes = std::fs::read(&path)?;
         let shown = path.display().to_string();
-        let model = run_detached(py, move || CoreModel::from_bytes(&bytes))
-            .map_err(|e| PyValueError::new_err(format!("{shown}: {}", e.value(py))))?;
+        let model = run_detached(py, move || CoreModel::from_bytes(&bytes)).map_err(|e| {
+            if e.is_instance_of::<PyValueError>(py) {
+                PyValueError::new_err(format!("{shown}: {}", e.value(py)))
+            } else {
+                e
+            }
+        })?;
         let labels = model.labels().iter().map(|l| PyString::new(py, l).unbind()).collect();
         Ok(Self { model: Arc::new(model), labels, path: shown })
     }

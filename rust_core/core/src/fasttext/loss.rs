@@ -121,7 +121,9 @@ fn sigmoid_table() -> Vec<f32> {
 
 /// Huffman tree over the labels as fastText builds it (labels sorted by
 /// decreasing count; internal node `i` has output-matrix row `i - nlabels`).
-fn build_tree(counts: &[i64]) -> Vec<Node> {
+/// Counts that are not in decreasing order can make the construction pick a node
+/// that is not built yet; that is an error (a corrupt file), not a cyclic tree.
+fn build_tree(counts: &[i64]) -> crate::Result<Vec<Node>> {
     let osz = counts.len();
     let total = 2 * osz - 1;
     let mut count: Vec<i64> = vec![1_000_000_000_000_000; total];
@@ -139,23 +141,28 @@ fn build_tree(counts: &[i64]) -> Vec<Node> {
                 *slot = node;
                 node += 1;
             }
+            if *slot >= i {
+                return Err(super::reader::invalid(
+                    "the label counts do not give a valid hierarchical-softmax tree",
+                ));
+            }
         }
         tree[i] = Node { left: mini[0] as i32, right: mini[1] as i32 };
         count[i] = count[mini[0]].saturating_add(count[mini[1]]);
     }
-    tree
+    Ok(tree)
 }
 
 impl Loss {
-    pub fn new(kind: LossKind, label_counts: &[i64]) -> Self {
-        match kind {
+    pub fn new(kind: LossKind, label_counts: &[i64]) -> crate::Result<Self> {
+        Ok(match kind {
             LossKind::Softmax => Loss::Softmax,
             LossKind::OneVsAll | LossKind::NegativeSampling => Loss::Sigmoid { table: sigmoid_table() },
             LossKind::HierarchicalSoftmax => Loss::HierarchicalSoftmax {
-                tree: build_tree(label_counts),
+                tree: build_tree(label_counts)?,
                 nlabels: label_counts.len(),
             },
-        }
+        })
     }
 
     /// Output-matrix rows this loss reads (checked against the matrix at load time).
@@ -183,7 +190,7 @@ impl Loss {
                 if *nlabels > 0 {
                     let root = 2 * nlabels - 2;
                     let floor = std_log(threshold);
-                    self.dfs(tree, *nlabels, wo, hidden, k, floor, root, 0.0, heap);
+                    self.dfs(tree, *nlabels, wo, hidden, k, floor, root, heap);
                 }
             }
             Loss::Softmax | Loss::Sigmoid { .. } => {
@@ -230,6 +237,9 @@ impl Loss {
         sort_heap(heap);
     }
 
+    /// fastText's recursive depth-first walk, run with an explicit stack (a deep tree
+    /// cannot overflow the thread's stack); children are visited left then right, each
+    /// after the other's whole subtree, exactly as the recursion does.
     #[allow(clippy::too_many_arguments)]
     fn dfs(
         &self,
@@ -239,26 +249,28 @@ impl Loss {
         hidden: &[f32],
         k: usize,
         floor: f32,
-        node: usize,
-        score: f32,
+        root: usize,
         heap: &mut Vec<Scored>,
     ) {
-        if score < floor {
-            return;
+        let mut stack: Vec<(usize, f32)> = vec![(root, 0.0)];
+        while let Some((node, score)) = stack.pop() {
+            if score < floor {
+                continue;
+            }
+            if heap.len() == k && score < heap[0].0 {
+                continue;
+            }
+            let Node { left, right } = tree[node];
+            if left == -1 && right == -1 {
+                offer(heap, k, (score, node as i32));
+                continue;
+            }
+            let f = wo.dot_row(hidden, node - nlabels);
+            let f = (1.0f64 / (1.0f32 + (-f).exp()) as f64) as f32;
+            let left_score = score + std_log((1.0f64 - f as f64) as f32);
+            stack.push((right as usize, score + std_log(f)));
+            stack.push((left as usize, left_score));
         }
-        if heap.len() == k && score < heap[0].0 {
-            return;
-        }
-        let Node { left, right } = tree[node];
-        if left == -1 && right == -1 {
-            offer(heap, k, (score, node as i32));
-            return;
-        }
-        let f = wo.dot_row(hidden, node - nlabels);
-        let f = (1.0f64 / (1.0f32 + (-f).exp()) as f64) as f32;
-        let left_score = score + std_log((1.0f64 - f as f64) as f32);
-        self.dfs(tree, nlabels, wo, hidden, k, floor, left as usize, left_score, heap);
-        self.dfs(tree, nlabels, wo, hidden, k, floor, right as usize, score + std_log(f), heap);
     }
 }
 
@@ -279,9 +291,14 @@ mod tests {
     #[test]
     fn tree_of_three_labels() {
         // Counts 5, 3, 1: the two rarest merge first.
-        let tree = build_tree(&[5, 3, 1]);
+        let tree = build_tree(&[5, 3, 1]).unwrap();
         assert_eq!((tree[3].left, tree[3].right), (2, 1));
         assert_eq!((tree[4].left, tree[4].right), (3, 0));
+    }
+
+    #[test]
+    fn corrupt_counts_are_an_error() {
+        assert!(build_tree(&[1, 2_000_000_000_000_000]).is_err());
     }
 
     #[test]

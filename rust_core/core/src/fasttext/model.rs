@@ -96,7 +96,7 @@ impl FastTextModel {
             )));
         }
         let nlabels = dictionary.nlabels() as usize;
-        let loss = Loss::new(args.loss, dictionary.label_counts());
+        let loss = Loss::new(args.loss, dictionary.label_counts())?;
         let needed = loss.output_rows_needed(nlabels);
         if output.rows() < needed || (args.loss != super::reader::LossKind::HierarchicalSoftmax && output.rows() != nlabels) {
             return Err(invalid(format_args!(
