@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 from typing import Any, Union
 
-import numpy as np
 import pyarrow as pa
 
 from assay import _core
