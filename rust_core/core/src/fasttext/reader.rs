@@ -153,6 +153,9 @@ pub struct Args {
     pub t: f64,
 }
 
+/// The largest character n-gram length accepted.
+pub const MAX_NGRAM: i32 = 64;
+
 /// fastText's `model_name::sup`.
 pub const SUPERVISED: i32 = 3;
 
@@ -196,6 +199,11 @@ pub fn read_args(reader: &mut Reader<'_>) -> crate::Result<Args> {
     let t = reader.f64("args.t")?;
     if !(1..=1 << 20).contains(&dim) {
         return Err(invalid(format_args!("dimension {dim} out of range")));
+    }
+    // fastText's own models use maxn <= 6; the cap bounds the subword table built at
+    // load time (words x maxn), which a corrupt value could blow up.
+    if maxn > MAX_NGRAM {
+        return Err(invalid(format_args!("maxn {maxn} out of range (at most {MAX_NGRAM})")));
     }
     if bucket < 0 || minn < 0 || maxn < 0 || word_ngrams < 0 {
         return Err(invalid(format_args!(
@@ -242,5 +250,16 @@ mod tests {
         assert!(err.contains("version 13"), "{err}");
         let err = read_header(&mut Reader::new(b"PK\x03\x04....")).unwrap_err().to_string();
         assert!(err.contains("not a fastText model file"), "{err}");
+    }
+
+    #[test]
+    fn absurd_maxn_is_refused() {
+        let mut bytes = Vec::new();
+        for v in [16i32, 5, 5, 1, 5, 1, 1, 3, 1000, 2, 1_000_000, 100] {
+            bytes.extend(v.to_le_bytes());
+        }
+        bytes.extend(1e-4f64.to_le_bytes());
+        let err = read_args(&mut Reader::new(&bytes)).unwrap_err().to_string();
+        assert!(err.contains("maxn 1000000 out of range"), "{err}");
     }
 }
