@@ -12,8 +12,11 @@ from __future__ import annotations
 import os
 
 from assay._core import RustPanic, __version__
+from assay.classifier import classify, train_classifier
 from assay.dedup import DedupIndex, exact_duplicates, minhash, near_duplicates, shingles
+from assay.fasttext_model import LID176_PATH, FastTextModel, load_model
 from assay.io import RecordReader, read
+from assay.langid import langid
 from assay.pipeline import load_pipeline, run_pipeline
 from assay.report import write_report
 from assay.schema import RECORD_SCHEMA
@@ -21,11 +24,16 @@ from assay.stats import text_stats
 
 __all__ = [
     "DedupIndex",
+    "FastTextModel",
+    "LID176_PATH",
     "RECORD_SCHEMA",
     "RecordReader",
     "RustPanic",
     "__version__",
+    "classify",
     "exact_duplicates",
+    "langid",
+    "load_model",
     "load_pipeline",
     "minhash",
     "near_duplicates",
@@ -35,6 +43,7 @@ __all__ = [
     "shingles",
     "text_stats",
     "thread_count",
+    "train_classifier",
     "write_report",
 ]
 

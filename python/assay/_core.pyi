@@ -15,6 +15,27 @@ def text_stats(texts: Any) -> pa.Table:
 
 def hash64(texts: Any, seed: int = 0) -> pa.ChunkedArray:
     """XXH3-64 of each string (uint64; null stays null): stable across machines and versions."""
+class FastTextModel:
+    """A fastText supervised model (``.bin`` / ``.ftz``) read and run by assay-core."""
+
+    def __init__(self, path: str) -> None: ...
+    @property
+    def labels(self) -> list[str]: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def loss(self) -> str: ...
+    @property
+    def quantized(self) -> bool: ...
+    def args(self) -> dict[str, Any]: ...
+    def predict_line(self, text: str, k: int, threshold: float) -> tuple[tuple[str, ...], np.ndarray]:
+        """One line: labels and float64 probabilities (no newline check)."""
+    def predict_lines(
+        self, texts: list[str], k: int, threshold: float
+    ) -> tuple[list[list[str]], list[np.ndarray]]:
+        """Many lines in parallel: label lists and float32 probability arrays."""
+    def predict_arrow(self, texts: Any, k: int = 1, threshold: float = 0.0, lists: bool = False) -> pa.Table:
+        """Per-row ``label``/``score`` (and ``labels``/``scores`` lists); newlines read as spaces."""
 
 def thread_count() -> int:
     """Threads in rayon's global pool."""

@@ -9,6 +9,7 @@ pub mod error;
 pub mod hashing;
 pub mod exact;
 pub mod minhash;
+pub mod fasttext;
 pub mod script;
 pub mod strings;
 pub mod text_stats;

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 mod errors;
 mod hashing;
 mod minhash;
+mod fasttext;
 mod text_stats;
 mod threads;
 
@@ -24,6 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(minhash::recall_lsh_params, m)?)?;
     m.add_class::<minhash::PyDedupIndex>()?;
     m.add_class::<minhash::PyExactIndex>()?;
+    m.add_class::<fasttext::FastTextModel>()?;
     m.add_function(wrap_pyfunction!(threads::thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(threads::init_thread_pool, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_panic_for_tests, m)?)?;
