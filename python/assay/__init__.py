@@ -12,9 +12,19 @@ from __future__ import annotations
 import os
 
 from assay._core import RustPanic, __version__
+from assay.quality import apply_filter, apply_filters, quality_signals
 from assay.stats import text_stats
 
-__all__ = ["RustPanic", "__version__", "set_threads", "thread_count", "text_stats"]
+__all__ = [
+    "RustPanic",
+    "__version__",
+    "apply_filter",
+    "apply_filters",
+    "quality_signals",
+    "set_threads",
+    "thread_count",
+    "text_stats",
+]
 
 
 def set_threads(num_threads: int) -> int:

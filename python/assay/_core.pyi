@@ -11,6 +11,22 @@ class RustPanic(RuntimeError):
 def text_stats(texts: Any) -> pa.Table:
     """Per-row text statistics of an Arrow string array or stream."""
 
+def apply_filters(texts: Any, filters: list[tuple[str, str]], language: str) -> pa.Table:
+    """Run web-text quality filters ``(name, params_json)`` in order: a (keep, reason) table."""
+
+def quality_signals(texts: Any, language: str) -> pa.Table:
+    """The raw quality signals of each text."""
+
+def instruction_filter(
+    instruction: Any | None,
+    input: Any | None,
+    output: Any | None,
+    messages: Any | None,
+    rows: int,
+    params_json: str,
+) -> pa.Table:
+    """The instruction/chat filter over the record-schema columns: a (keep, reason) table."""
+
 def thread_count() -> int:
     """Threads in rayon's global pool."""
 

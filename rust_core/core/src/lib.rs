@@ -6,6 +6,7 @@
 //! types, releases the GIL and maps errors.
 
 pub mod error;
+pub mod quality;
 pub mod script;
 pub mod strings;
 pub mod text_stats;

@@ -6,6 +6,7 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod quality;
 mod text_stats;
 mod threads;
 
@@ -14,6 +15,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("RustPanic", m.py().get_type::<errors::RustPanic>())?;
     m.add_function(wrap_pyfunction!(text_stats::text_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(quality::apply_filters, m)?)?;
+    m.add_function(wrap_pyfunction!(quality::quality_signals, m)?)?;
+    m.add_function(wrap_pyfunction!(quality::instruction_filter, m)?)?;
     m.add_function(wrap_pyfunction!(threads::thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(threads::init_thread_pool, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_panic_for_tests, m)?)?;
