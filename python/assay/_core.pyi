@@ -35,3 +35,6 @@ def init_thread_pool(num_threads: int) -> int:
 
 def _panic_for_tests(message: str) -> None:
     """Panic inside a rayon worker (tests the panic guard)."""
+
+def _quality_words(text: str, language: str) -> list[str]:
+    """The words the quality filters count (tests and debugging)."""

@@ -86,3 +86,11 @@ pub fn instruction_filter(
     })?;
     Ok(PyTable::try_new(vec![batch], kernel::decision_schema())?.into_pyarrow(py)?.unbind())
 }
+
+/// _quality_words(text, language) -> list[str]: the words the quality filters count
+/// (for tests and debugging).
+#[pyfunction]
+pub fn _quality_words(text: &str, language: &str) -> PyResult<Vec<String>> {
+    let language = parse_language(language)?;
+    Ok(assay_core::quality::tokenize::words(text, language).into_iter().map(str::to_string).collect())
+}

@@ -69,11 +69,100 @@ pub fn words(text: &str, language: Language) -> Vec<&str> {
 
 /// Append the English tokens of `text` to `out`.
 pub fn tokenize_en<'a>(text: &'a str, out: &mut Vec<&'a str>) {
+    let first = out.len();
     for chunk in text.split(is_py_space) {
         if !chunk.is_empty() {
-            tokenize_chunk(chunk, out);
+            tokenize_chunk(chunk, out, true);
         }
     }
+    merge_special_spans(out, first);
+}
+
+/// spaCy's second pass: adjacent tokens whose joined text is a special case that
+/// the affix rules split (e.g. `Dec` `.` from `Nov/Dec.`, or `)` `:`) are
+/// re-tokenized as the special case says. Longest spans win, then leftmost.
+fn merge_special_spans<'a>(out: &mut Vec<&'a str>, first: usize) {
+    let patterns = special_patterns();
+    let tokens: &[&'a str] = &out[first..];
+    let n = tokens.len();
+    let adjacent = |a: &str, b: &str| a.as_ptr() as usize + a.len() == b.as_ptr() as usize;
+    let mut matches: Vec<(usize, usize)> = Vec::new();
+    for i in 0..n.saturating_sub(1) {
+        if !adjacent(tokens[i], tokens[i + 1]) {
+            continue;
+        }
+        let mut end = i + 1;
+        while end < n && end - i < patterns.max_tokens && (end == i + 1 || adjacent(tokens[end - 1], tokens[end])) {
+            let start_ptr = tokens[i].as_ptr();
+            let len = tokens[end].as_ptr() as usize + tokens[end].len() - start_ptr as usize;
+            // SAFETY: tokens i..=end are adjacent slices of one `str`, so the bytes
+            // from the first token's start to the last token's end are valid UTF-8.
+            let joined = unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(start_ptr, len)) };
+            if let Some(lengths) = patterns.by_text.get(joined) {
+                if lengths.len() == end - i + 1 && lengths.iter().zip(&tokens[i..=end]).all(|(&l, t)| l as usize == t.len()) {
+                    matches.push((i, end + 1));
+                }
+            }
+            end += 1;
+        }
+    }
+    if matches.is_empty() {
+        return;
+    }
+    matches.sort_by(|a, b| (b.1 - b.0).cmp(&(a.1 - a.0)).then(a.0.cmp(&b.0)));
+    let mut seen = vec![false; n];
+    let mut kept: Vec<(usize, usize)> = Vec::new();
+    for (start, end) in matches {
+        if !seen[start] && !seen[end - 1] {
+            kept.push((start, end));
+        }
+        seen[start..end].iter_mut().for_each(|s| *s = true);
+    }
+    kept.sort_unstable();
+    let tokens: Vec<&'a str> = tokens.to_vec();
+    out.truncate(first);
+    let mut i = 0;
+    let mut next = kept.into_iter().peekable();
+    while i < n {
+        match next.peek() {
+            Some(&(start, end)) if start == i => {
+                let len = tokens[end - 1].as_ptr() as usize + tokens[end - 1].len() - tokens[start].as_ptr() as usize;
+                // SAFETY: as above, adjacent slices of one `str`.
+                let joined = unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(tokens[start].as_ptr(), len)) };
+                push_special(joined, out);
+                i = end;
+                next.next();
+            }
+            _ => {
+                out.push(tokens[i]);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Special cases the affix rules split into several tokens, keyed by their text,
+/// with the byte lengths of those affix tokens.
+struct SpecialPatterns {
+    by_text: FxHashMap<Box<str>, Box<[u16]>>,
+    max_tokens: usize,
+}
+
+fn special_patterns() -> &'static SpecialPatterns {
+    static PATTERNS: OnceLock<SpecialPatterns> = OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        let mut by_text = FxHashMap::default();
+        let mut max_tokens = 0;
+        for key in specials().keys() {
+            let mut pieces = Vec::new();
+            tokenize_chunk(key, &mut pieces, false);
+            if pieces.len() >= 2 {
+                max_tokens = max_tokens.max(pieces.len());
+                by_text.insert(key.clone(), pieces.iter().map(|p| p.len() as u16).collect());
+            }
+        }
+        SpecialPatterns { by_text, max_tokens }
+    })
 }
 
 /// Append the Chinese tokens of `text` to `out`: one token per CJK character or CJK
@@ -94,8 +183,9 @@ pub fn tokenize_zh<'a>(text: &'a str, out: &mut Vec<&'a str>) {
     }
 }
 
-fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
-    if push_special(chunk, out) {
+fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>, with_specials: bool) {
+    let special_case = |s: &str| if with_specials { special_case(s) } else { None };
+    if with_specials && push_special(chunk, out) {
         return;
     }
     let mut prefixes: Vec<&'a str> = Vec::new();
@@ -138,7 +228,7 @@ fn tokenize_chunk<'a>(chunk: &'a str, out: &mut Vec<&'a str>) {
         }
     }
     out.extend(prefixes);
-    if !s.is_empty() && !push_special(s, out) {
+    if !s.is_empty() && !(with_specials && push_special(s, out)) {
         if is_url(s) {
             out.push(s);
         } else {
