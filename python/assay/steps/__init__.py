@@ -89,3 +89,4 @@ def mark_removed(batch: pa.RecordBatch, remove: pa.Array, reason: str | pa.Array
 
 # Importing the step modules registers them.
 from assay.steps import text_stats as _text_stats  # noqa: E402,F401
+from assay.steps import filter as _filter  # noqa: E402,F401

@@ -10,8 +10,8 @@
 //! | `output_repeats_instruction` | the response equals the instruction once both are lower-cased and reduced to letters and digits, or ≥ `max_instruction_overlap` (0.9) of its character 5-grams occur in the instruction |
 //! | `unbalanced_code_fence` | an odd number of lines open or close a fence (```` ``` ```` or `~~~`) |
 //! | `degenerate_repetition` | one character repeated `max_char_run` (20) times in a row (ASCII separators `-=_*#~.` and box drawing excepted), or ≥ `max_dup_ngram_frac` (0.3) of the characters in repeated 10-grams (words; characters for CJK) |
-//! | `cut_off_output` | a response of ≥ `cut_off_min_chars` (200) characters ending mid-sentence: on a letter or ideograph, or on `, ， 、 : ： ; ； ( （ -` |
-//! | `language_mismatch` | the instruction is mainly CJK and the response mainly Latin, or the reverse (each needs ≥ `language_min_letters` (10) letters; instructions that mention translation or a language are exempt) |
+//! | `cut_off_output` | a response of ≥ `cut_off_min_chars` (200) characters ending mid-sentence: on a letter or ideograph, or on `, ， 、 : ： ; ； ( （ -`, unless its last line is a list item, table row or heading |
+//! | `language_mismatch` | one side is clearly CJK (weighted CJK share ≥ 0.7, a CJK character weighing 3 letters) and the other clearly not (≤ 0.3); fenced code is ignored; each side needs ≥ `language_min_letters` (10) weighted letters; instructions that mention translation or a language are exempt |
 //! | `length_ratio_low` / `length_ratio_high` | response characters / prompt characters outside `[min_length_ratio, max_length_ratio]` (0.01, 1000) |
 //!
 //! Chat rows check every assistant turn against the user turn before it; the first
@@ -271,39 +271,64 @@ fn degenerate(output: &str, c: &InstructionConfig) -> bool {
     false
 }
 
-/// True when the response stops mid-sentence.
+/// True when the response stops mid-sentence. A last line that is a list item
+/// (`1.`, `-`, `*`, `•`), a table row or a heading is not judged.
 pub fn ends_mid_sentence(output: &str) -> bool {
-    match output.trim_end_matches(is_py_space).chars().next_back() {
+    let trimmed = output.trim_end_matches(is_py_space);
+    let last_line = py_strip(trimmed.rsplit('\n').next().unwrap_or(""));
+    let digits = last_line.bytes().take_while(|b| b.is_ascii_digit()).count();
+    let list_item = (digits > 0 && last_line[digits..].starts_with(['.', ')', '、', '）']))
+        || last_line.starts_with(['-', '*', '•', '|', '#', '>']);
+    if list_item {
+        return false;
+    }
+    match trimmed.chars().next_back() {
         Some(c) => is_py_alpha(c) || matches!(c, ',' | '，' | '、' | ':' | '：' | ';' | '；' | '(' | '（' | '-'),
         None => false,
     }
 }
 
-/// (CJK characters, other letters) of a text.
+/// (CJK characters, other letters) of a text, outside fenced code blocks.
 fn script_counts(s: &str) -> (usize, usize) {
     let (mut cjk, mut other) = (0, 0);
-    for c in s.chars() {
-        if is_cjk(c) {
-            cjk += 1;
-        } else if is_py_alpha(c) {
-            other += 1;
+    let mut in_code = false;
+    for line in s.lines() {
+        let t = line.trim_start();
+        if t.starts_with("```") || t.starts_with("~~~") {
+            in_code = !in_code;
+            continue;
+        }
+        if in_code {
+            continue;
+        }
+        for c in line.chars() {
+            if is_cjk(c) {
+                cjk += 1;
+            } else if is_py_alpha(c) {
+                other += 1;
+            }
         }
     }
     (cjk, other)
 }
 
-/// True when the prompt and the response are written in different scripts (CJK vs
-/// other letters) and the prompt does not ask for a language.
+/// Share of CJK in a text's letters, a CJK character weighing 3 letters (it carries
+/// about as much as a short word); `None` below `min_letters` weighted letters.
+fn cjk_share(s: &str, min_letters: usize) -> Option<f64> {
+    let (cjk, other) = script_counts(s);
+    let weighted = 3 * cjk + other;
+    (weighted >= min_letters).then(|| (3 * cjk) as f64 / weighted as f64)
+}
+
+/// True when the prompt and the response are clearly written in different scripts
+/// (weighted CJK share ≥ 0.7 on one side and ≤ 0.3 on the other; fenced code is
+/// ignored) and the prompt does not mention a language or a translation.
 pub fn language_mismatch(prompt: &str, output: &str, min_letters: usize) -> bool {
-    let (pc, po) = script_counts(prompt);
-    let (oc, oo) = script_counts(output);
-    if pc + po < min_letters || oc + oo < min_letters {
+    let (Some(p), Some(o)) = (cjk_share(prompt, min_letters), cjk_share(output, min_letters)) else {
         return false;
-    }
-    // a CJK character carries about as much as a short word: weigh it x3
-    let prompt_cjk = 3 * pc >= po;
-    let output_cjk = 3 * oc >= oo;
-    if prompt_cjk == output_cjk {
+    };
+    let clear_mismatch = (p >= 0.7 && o <= 0.3) || (p <= 0.3 && o >= 0.7);
+    if !clear_mismatch {
         return false;
     }
     let lower = prompt.to_lowercase();
