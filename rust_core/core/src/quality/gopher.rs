@@ -348,49 +348,87 @@ impl TokenTable {
 /// `find_top_duplicate` over `" ".join` n-grams; ties go to the n-gram seen first).
 /// `None` when the document has fewer than `n` words.
 pub fn top_ngram_chars(table: &TokenTable, n: usize) -> Option<usize> {
-    let len = table.ids.len();
-    if n == 0 || len < n {
-        return None;
-    }
-    // key -> (count, first position)
-    let mut counts: FxHashMap<&[u32], (u32, u32)> = FxHashMap::default();
-    for i in 0..=len - n {
-        counts.entry(&table.ids[i..i + n]).and_modify(|e| e.0 += 1).or_insert((1, i as u32));
-    }
-    let &(count, first) = counts.values().max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))?;
-    let first = first as usize;
-    let gram_chars: usize = (first..first + n).map(|j| table.chars(j)).sum::<usize>() + n - 1;
-    Some(gram_chars * count as usize)
+    NgramScratch::default().top_ngram_chars(table, n)
 }
 
 /// Characters in repeated word n-grams, datatrove's `find_all_duplicate`: walk the
 /// words; an n-gram (keyed by its words concatenated without separator) already
 /// seen adds its characters and jumps `n` words ahead, else it is remembered.
 pub fn duplicated_ngram_chars(table: &TokenTable, n: usize) -> usize {
-    let len = table.ids.len();
-    if n == 0 || len < n {
-        return 0;
-    }
-    let mut seen: FxHashSet<(u64, u64)> = FxHashSet::default();
-    let key = |i: usize| {
-        let (mut h, mut bytes_pow) = (0u64, 1u64);
-        for j in i..i + n {
-            let (wh, wp) = table.hash(j);
-            h = addmod(mulmod(h, wp), wh);
-            bytes_pow = mulmod(bytes_pow, wp);
+    let mut scratch = NgramScratch::default();
+    scratch.extend_keys(table, n);
+    scratch.duplicated_chars(table, n)
+}
+
+/// Reusable buffers for the n-gram rules of one document: the concatenation key of
+/// the window starting at every position is extended one word at a time, so the
+/// rules for n = 5..=10 cost one step per position and n, not n steps.
+#[derive(Default)]
+pub struct NgramScratch<'t> {
+    /// (hash, BASE^bytes) of the window of `key_len` words starting at each position.
+    keys: Vec<(u64, u64)>,
+    key_len: usize,
+    seen: FxHashSet<(u64, u64)>,
+    counts: FxHashMap<&'t [u32], (u32, u32)>,
+}
+
+impl<'t> NgramScratch<'t> {
+    /// Bring `keys` to windows of `n` words (restarting when `n` is smaller).
+    pub fn extend_keys(&mut self, table: &TokenTable, n: usize) {
+        let len = table.ids.len();
+        if n < self.key_len || self.keys.len() != len {
+            self.keys.clear();
+            self.keys.resize(len, (0, 1));
+            self.key_len = 0;
         }
-        (h, bytes_pow)
-    };
-    let (mut repeated, mut idx) = (0usize, 0usize);
-    while idx + n <= len {
-        if seen.insert(key(idx)) {
-            idx += 1;
-        } else {
-            repeated += (idx..idx + n).map(|j| table.chars(j)).sum::<usize>();
-            idx += n;
+        while self.key_len < n {
+            let k = self.key_len;
+            for i in 0..len.saturating_sub(k) {
+                let (wh, wp) = table.hash(i + k);
+                let (h, p) = self.keys[i];
+                self.keys[i] = (addmod(mulmod(h, wp), wh), mulmod(p, wp));
+            }
+            self.key_len += 1;
         }
     }
-    repeated
+
+    /// [`duplicated_ngram_chars`] with keys already extended to `n`.
+    pub fn duplicated_chars(&mut self, table: &TokenTable, n: usize) -> usize {
+        let len = table.ids.len();
+        if n == 0 || len < n {
+            return 0;
+        }
+        debug_assert_eq!(self.key_len, n);
+        self.seen.clear();
+        self.seen.reserve(len - n + 1);
+        let (mut repeated, mut idx) = (0usize, 0usize);
+        while idx + n <= len {
+            if self.seen.insert(self.keys[idx]) {
+                idx += 1;
+            } else {
+                repeated += (idx..idx + n).map(|j| table.chars(j)).sum::<usize>();
+                idx += n;
+            }
+        }
+        repeated
+    }
+
+    /// [`top_ngram_chars`] reusing the count map.
+    pub fn top_ngram_chars(&mut self, table: &'t TokenTable, n: usize) -> Option<usize> {
+        let len = table.ids.len();
+        if n == 0 || len < n {
+            return None;
+        }
+        self.counts.clear();
+        self.counts.reserve(len - n + 1);
+        for i in 0..=len - n {
+            self.counts.entry(&table.ids[i..i + n]).and_modify(|e| e.0 += 1).or_insert((1, i as u32));
+        }
+        let &(count, first) = self.counts.values().max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))?;
+        let first = first as usize;
+        let gram_chars: usize = (first..first + n).map(|j| table.chars(j)).sum::<usize>() + n - 1;
+        Some(gram_chars * count as usize)
+    }
 }
 
 /// Signals of the repetition filter.
@@ -444,15 +482,17 @@ pub fn gopher_repetition(doc: &Document, config: &GopherRepetitionConfig) -> Opt
         return Some("dup_line_char_frac".into());
     }
     let table = doc.token_table();
+    let mut scratch = NgramScratch::default();
     for &(n, frac) in &config.top_n_grams {
-        if let Some(chars) = top_ngram_chars(table, n) {
+        if let Some(chars) = scratch.top_ngram_chars(table, n) {
             if chars as f64 / total > frac {
                 return Some(format!("top_{n}_gram"));
             }
         }
     }
     for &(n, frac) in &config.dup_n_grams {
-        if duplicated_ngram_chars(table, n) as f64 / total > frac {
+        scratch.extend_keys(table, n);
+        if scratch.duplicated_chars(table, n) as f64 / total > frac {
             return Some(format!("duplicated_{n}_n_grams"));
         }
     }

@@ -60,13 +60,15 @@ impl QualitySignals {
         let fw = FineWebSignals::compute(doc.text, &FineWebQualityConfig::for_language(doc.language));
         let table = doc.token_table();
         let chars = r.text_chars;
+        let mut scratch = NgramScratch::default();
         let mut top = [f64::NAN; 3];
         for (k, n) in (2..=4).enumerate() {
-            top[k] = top_ngram_chars(table, n).map_or(0.0, |c| ratio(c, chars));
+            top[k] = scratch.top_ngram_chars(table, n).map_or(0.0, |c| ratio(c, chars));
         }
         let mut dup = [f64::NAN; 6];
         for (k, n) in (5..=10).enumerate() {
-            dup[k] = ratio(duplicated_ngram_chars(table, n), chars);
+            scratch.extend_keys(table, n);
+            dup[k] = ratio(scratch.duplicated_chars(table, n), chars);
         }
         Self {
             tokens: g.n_words as i64,

@@ -427,6 +427,10 @@ fn infix_at(chars: &[(usize, char)], k: usize, at: &dyn Fn(usize) -> Option<char
 /// `user[:pass]@`, a host (dotted IPv4 or labels ending in a lower-case TLD of 2..63
 /// letters), an optional `:port` and an optional path starting with `/`, `?` or `#`.
 fn is_url(s: &str) -> bool {
+    // every host form (domain or dotted IPv4) holds a '.'
+    if !s.as_bytes().contains(&b'.') {
+        return false;
+    }
     let mut rest = s;
     if let Some(pos) = rest.find("://") {
         let scheme = &rest[..pos];
