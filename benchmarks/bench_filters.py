@@ -1,6 +1,6 @@
 """Quality filters: agreement with datatrove 0.10.1 and speed, same documents, one thread.
 
-    python benchmarks/bench_filters.py [--limit N] [--speed-docs N] [--repeats R]
+    python benchmarks/bench_filters.py [--limit N] [--speed-docs N] [--repeats R] [--speed-only]
 
 Agreement: every filter on all Reuters-21578 documents (title + blank line + body,
 from ../shared/data/web when present, else the 400-document sample) and the 30
@@ -115,12 +115,16 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="documents for the agreement run")
     parser.add_argument("--speed-docs", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--speed-only", action="store_true", help="skip the agreement runs")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {platform.machine()}, assay {assay.__version__}")
     reuters_path = SHARED / "reuters21578.jsonl.gz"
     if not reuters_path.exists():
         reuters_path = ROOT / "samples" / "web" / "reuters_sample.jsonl.gz"
     reuters = load(reuters_path, args.limit)
+    if args.speed_only:
+        speed(reuters[: args.speed_docs], args.repeats)
+        return
     agreement(str(reuters_path.relative_to(reuters_path.parents[2])), reuters)
     agreement("Common Crawl fixtures (samples/web/cc_fixtures.jsonl.gz)", load(ROOT / "samples" / "web" / "cc_fixtures.jsonl.gz", None))
     speed(reuters[: args.speed_docs], args.repeats)
