@@ -16,7 +16,7 @@ spaCy English tokenizer datatrove uses. Differences from datatrove:
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
 
@@ -161,6 +161,3 @@ def quality_signals(data: Any, *, column: str = "text", language: str = "en") ->
     """
     return _core.quality_signals(column_of(data, column), language)
 
-
-def _names(filters: Iterable[Any]) -> list[str]:  # pragma: no cover - helper for messages
-    return [f if isinstance(f, str) else f[0] for f in filters]
