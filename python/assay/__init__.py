@@ -18,6 +18,7 @@ from assay.fasttext_model import LID176_PATH, FastTextModel, load_model
 from assay.io import RecordReader, read
 from assay.langid import langid
 from assay.pipeline import load_pipeline, run_pipeline
+from assay.quality import apply_filter, apply_filters, quality_signals
 from assay.report import write_report
 from assay.schema import RECORD_SCHEMA
 from assay.stats import text_stats
@@ -30,6 +31,8 @@ __all__ = [
     "RecordReader",
     "RustPanic",
     "__version__",
+    "apply_filter",
+    "apply_filters",
     "classify",
     "exact_duplicates",
     "langid",
@@ -37,6 +40,7 @@ __all__ = [
     "load_pipeline",
     "minhash",
     "near_duplicates",
+    "quality_signals",
     "read",
     "run_pipeline",
     "set_threads",

@@ -15,6 +15,7 @@ def text_stats(texts: Any) -> pa.Table:
 
 def hash64(texts: Any, seed: int = 0) -> pa.ChunkedArray:
     """XXH3-64 of each string (uint64; null stays null): stable across machines and versions."""
+
 class FastTextModel:
     """A fastText supervised model (``.bin`` / ``.ftz``) read and run by assay-core."""
 
@@ -36,6 +37,22 @@ class FastTextModel:
         """Many lines in parallel: label lists and float32 probability arrays."""
     def predict_arrow(self, texts: Any, k: int = 1, threshold: float = 0.0, lists: bool = False) -> pa.Table:
         """Per-row ``label``/``score`` (and ``labels``/``scores`` lists); newlines read as spaces."""
+
+def apply_filters(texts: Any, filters: list[tuple[str, str]], language: str) -> pa.Table:
+    """Run web-text quality filters ``(name, params_json)`` in order: a (keep, reason) table."""
+
+def quality_signals(texts: Any, language: str) -> pa.Table:
+    """The raw quality signals of each text."""
+
+def instruction_filter(
+    instruction: Any | None,
+    input: Any | None,
+    output: Any | None,
+    messages: Any | None,
+    rows: int,
+    params_json: str,
+) -> pa.Table:
+    """The instruction/chat filter over the record-schema columns: a (keep, reason) table."""
 
 def thread_count() -> int:
     """Threads in rayon's global pool."""
@@ -101,3 +118,5 @@ class ExactIndex:
     @staticmethod
     def load(path: str) -> ExactIndex:
         """Read an index written by ``save``."""
+def _quality_words(text: str, language: str) -> list[str]:
+    """The words the quality filters count (tests and debugging)."""

@@ -10,6 +10,7 @@ pub mod hashing;
 pub mod exact;
 pub mod minhash;
 pub mod fasttext;
+pub mod quality;
 pub mod script;
 pub mod strings;
 pub mod text_stats;

@@ -9,6 +9,7 @@ mod errors;
 mod hashing;
 mod minhash;
 mod fasttext;
+mod quality;
 mod text_stats;
 mod threads;
 
@@ -26,6 +27,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<minhash::PyDedupIndex>()?;
     m.add_class::<minhash::PyExactIndex>()?;
     m.add_class::<fasttext::FastTextModel>()?;
+    m.add_function(wrap_pyfunction!(quality::apply_filters, m)?)?;
+    m.add_function(wrap_pyfunction!(quality::quality_signals, m)?)?;
+    m.add_function(wrap_pyfunction!(quality::instruction_filter, m)?)?;
+    m.add_function(wrap_pyfunction!(quality::_quality_words, m)?)?;
     m.add_function(wrap_pyfunction!(threads::thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(threads::init_thread_pool, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_panic_for_tests, m)?)?;

@@ -1,0 +1,136 @@
+"""``filter`` and ``select``: remove rows by quality filters or by an expression.
+
+YAML::
+
+    - step: filter
+      language: en
+      filters:
+        - gopher_quality
+        - gopher_repetition: {dup_line_frac: 0.25}
+        - instruction
+    - step: select
+      expr: "lang_score > 0.8 & words > 20"
+
+A removed row keeps the reason of the first filter that failed it (``select``
+uses its ``reason``, ``"select"`` by default); rows already removed by an earlier
+step keep their earlier reason.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import AliasChoices, ConfigDict, Field, field_validator
+
+from assay.quality import FILTERS, apply_filters
+from assay.steps import Step, StepParams, mark_removed, register
+
+
+class FilterParams(StepParams):
+    filters: list[str | dict[str, dict[str, Any] | None]]
+    """Filter names, or one-key mappings ``{name: {param: value}}`` with overrides."""
+    language: str = "en"
+    column: str = "text"
+
+    @field_validator("filters")
+    @classmethod
+    def _known(cls, filters: list[Any]) -> list[Any]:
+        if not filters:
+            raise ValueError("filters must name at least one filter")
+        for f in filters:
+            names = [f] if isinstance(f, str) else list(f)
+            if len(names) != 1:
+                raise ValueError(f"each filter is a name or a one-key mapping, got {f!r}")
+            if names[0] not in FILTERS:
+                raise ValueError(f"unknown filter {names[0]!r}; expected one of {FILTERS}")
+        return filters
+
+    def specs(self) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        for f in self.filters:
+            if isinstance(f, str):
+                out.append((f, {}))
+            else:
+                (name, params), = f.items()
+                out.append((name, dict(params or {})))
+        return out
+
+
+@register
+class FilterStep(Step):
+    """Marks rows that fail any of the listed quality filters (first failure's reason)."""
+
+    name = "filter"
+    Params = FilterParams
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        decisions = apply_filters(
+            batch, self.params.specs(), column=self.params.column, language=self.params.language
+        )
+        reason = decisions.column("reason").combine_chunks()
+        return mark_removed(batch, pc.is_valid(reason), reason)
+
+
+_QUOTED_OR_OPERATOR = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")|&&?|\|\|?""")
+
+
+def to_sql(expr: str) -> str:
+    """Read ``&`` / ``|`` (Polars style) as SQL ``AND`` / ``OR`` outside quotes.
+
+    >>> to_sql("lang_score > 0.8 & words > 20")
+    'lang_score > 0.8 AND words > 20'
+    >>> to_sql("source = 'a&b' | kind = 'text'")
+    "source = 'a&b' OR kind = 'text'"
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(1):
+            return match.group(1)
+        return "AND" if match.group(0).startswith("&") else "OR"
+
+    return _QUOTED_OR_OPERATOR.sub(replace, expr)
+
+
+class SelectParams(StepParams):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    expr: str = Field(validation_alias=AliasChoices("where", "expr"))
+    """``where:`` (or ``expr:``): a boolean SQL/Polars expression over the batch's columns, e.g.
+    ``lang_score > 0.8 & words > 20``. Parsed by ``polars.sql_expr`` (never
+    evaluated as Python). Rows where it is false or null are removed."""
+    reason: str = "select"
+
+    @field_validator("expr")
+    @classmethod
+    def _parses(cls, expr: str) -> str:
+        import polars as pl
+
+        try:
+            pl.sql_expr(to_sql(expr))
+        except Exception as exc:  # polars raises several error types for bad SQL
+            raise ValueError(f"cannot parse select expression {expr!r}: {exc}") from None
+        return expr
+
+
+@register
+class SelectStep(Step):
+    """Keeps rows where a Polars SQL expression over any columns is true."""
+
+    name = "select"
+    Params = SelectParams
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        import polars as pl
+
+        frame = pl.from_arrow(pa.Table.from_batches([batch]))
+        assert isinstance(frame, pl.DataFrame)
+        try:
+            keep = frame.select(pl.sql_expr(to_sql(self.params.expr)).alias("keep")).to_series()
+        except Exception as exc:
+            raise ValueError(f"select expression {self.params.expr!r} failed on this batch: {exc}") from None
+        if keep.dtype != pl.Boolean:
+            raise ValueError(f"select expression {self.params.expr!r} is not boolean (got {keep.dtype})")
+        keep_arrow = keep.to_arrow()
+        remove = pc.invert(pc.fill_null(keep_arrow, False))
+        return mark_removed(batch, remove, self.params.reason)
