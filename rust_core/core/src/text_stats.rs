@@ -22,6 +22,7 @@ use unicode_general_category::{get_general_category, GeneralCategory as Gc};
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::error::Result;
+use crate::quality::chars::is_py_alpha;
 use crate::script::is_cjk;
 use crate::strings::StringColumn;
 
@@ -36,21 +37,6 @@ pub struct TextStats {
     pub alpha_ratio: f64,
     pub digit_ratio: f64,
     pub whitespace_ratio: f64,
-}
-
-#[inline]
-fn is_letter(c: char) -> bool {
-    if c.is_ascii() {
-        return c.is_ascii_alphabetic();
-    }
-    matches!(
-        get_general_category(c),
-        Gc::UppercaseLetter
-            | Gc::LowercaseLetter
-            | Gc::TitlecaseLetter
-            | Gc::ModifierLetter
-            | Gc::OtherLetter
-    )
 }
 
 #[inline]
@@ -74,7 +60,7 @@ pub fn text_stats(text: &str) -> TextStats {
     for c in text.chars() {
         chars += 1;
         cjk += is_cjk(c) as i64;
-        alpha += is_letter(c) as i64;
+        alpha += is_py_alpha(c) as i64;
         digit += is_decimal_digit(c) as i64;
         space += c.is_whitespace() as i64;
     }
