@@ -1,5 +1,4 @@
 """Assembly: mixture weights, token budgets, domain prefixes and the seeded shuffle."""
-import json
 from collections import Counter
 
 import polars as pl

@@ -1,6 +1,5 @@
 """The pipeline runner, its configuration and the CLI, on the shipped samples."""
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import assay
 from assay.cli import main
 from assay.pipeline import PipelineError, load_pipeline, run_pipeline
 from assay.pipeline.output import sha256_of
-from assay.steps import STEPS, Step, StepParams, mark_removed, register
+from assay.steps import Step, StepParams, mark_removed, register
 
 from conftest import ROOT, SAMPLES
 

@@ -4,7 +4,6 @@ import json
 import shutil
 from pathlib import Path
 
-import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
