@@ -58,6 +58,21 @@ def test_quickstart_writes_shards_manifest_and_stats(quickstart):
     assert len(manifest["config_hash"]) == 64 and manifest["versions"]["assay"] == assay.__version__
 
 
+def test_shards_load_with_hugging_face_datasets_and_polars(quickstart, tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    manifest, out = quickstart
+    files = [str(out / s["path"]) for s in manifest["shards"]]
+    dataset = datasets.load_dataset("parquet", data_files=files, split="train", cache_dir=str(tmp_path / "hf"))
+    frame = pl.read_parquet(files)
+    assert dataset.num_rows == frame.height == manifest["rows_out"]
+    assert dataset.column_names == frame.columns
+    first = dataset[0]
+    assert first["id"] == frame["id"][0] and first["text"] == frame["text"][0]
+    assert dataset.features["messages"] == datasets.List({"role": datasets.Value("string"),
+                                                          "content": datasets.Value("string")})
+
+
 def test_same_input_gives_byte_identical_shards(quickstart, tmp_path):
     manifest, _ = quickstart
     again = run_pipeline(QUICKSTART, output_dir=tmp_path / "again")
@@ -92,6 +107,30 @@ output: {{dir: "{tmp_path}/out"}}
     bad = [json.loads(l) for l in (tmp_path / "out" / "quarantine" / "quarantine.jsonl").read_text().splitlines()]
     assert [b["line"] for b in bad] == [4, 8, 12]
     assert all(b["file"].endswith("broken.jsonl") and b["error"] for b in bad)
+
+
+@pytest.mark.parametrize("unique_ids", [True, False])
+def test_duplicate_ids_across_files_of_a_source(tmp_path, unique_ids):
+    seeds = (SAMPLES / "seed_tasks" / "alpaca_seed_tasks.jsonl").read_text().splitlines()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "1.jsonl").write_text("\n".join(seeds[:10]) + "\n")
+    (tmp_path / "in" / "2.jsonl").write_text("\n".join(seeds[8:12]) + "\n")  # repeats seed_task_8 and _9
+    pipeline = _write(tmp_path, f"""
+name: dup-ids
+inputs:
+  - {{path: "{tmp_path}/in/*.jsonl", format: seed_tasks, source: alpaca-seed, unique_ids: {str(unique_ids).lower()}}}
+  - {{path: "{SAMPLES}/seed_tasks/belle_zh_seed_tasks.jsonl", format: seed_tasks, source: belle-seed}}
+output: {{dir: "{tmp_path}/out"}}
+""")
+    m = run_pipeline(pipeline)
+    assert _balanced(m) and m["sources"]["belle-seed"]["quarantined"] == 0  # same ids as alpaca-seed: fine
+    assert m["sources"]["alpaca-seed"]["quarantined"] == (2 if unique_ids else 0)
+    if unique_ids:
+        bad = [json.loads(l) for l in (tmp_path / "out" / "quarantine" / "quarantine.jsonl").read_text().splitlines()]
+        assert [(b["file"].rsplit("/", 1)[1], b["line"]) for b in bad] == [("2.jsonl", 1), ("2.jsonl", 2)]
+        assert bad[0]["error"].startswith("duplicate id 'seed_task_8:0'")
+    ids = pl.read_parquet(tmp_path / "out" / "data").select("source", "id")
+    assert ids.is_duplicated().any() == (not unique_ids)
 
 
 @register

@@ -373,6 +373,40 @@ def test_chinese_filters(sample_texts):
     assert any(r is None for r in reasons) or True  # short eval answers are mostly removed; must not crash
 
 
+def test_language_auto_judges_each_row_by_its_own_rules(sample_texts):
+    def han_share(text: str) -> float:
+        chars = [c for c in text if not c.isspace()]
+        return sum("\u4e00" <= c <= "\u9fff" for c in chars) / max(len(chars), 1)
+
+    zh = [t for t in sample_texts if han_share(t) > 0.5][:60]
+    en = [t for t in sample_texts if t.isascii() and t.strip()][:60]
+    assert len(zh) == len(en) == 60
+    texts = [t for pair in zip(en, zh) for t in pair]  # interleaved
+    auto = assay.apply_filters(texts, list(REFERENCE), language="auto").column("reason").to_pylist()
+    en_alone = assay.apply_filters(en, list(REFERENCE), language="en").column("reason").to_pylist()
+    zh_alone = assay.apply_filters(zh, list(REFERENCE), language="zh").column("reason").to_pylist()
+    assert auto[0::2] == en_alone and auto[1::2] == zh_alone
+    assert en_alone != assay.apply_filters(en, list(REFERENCE), language="zh").column("reason").to_pylist()
+
+
+def test_row_languages_prefers_the_lang_column():
+    table = pa.table({"text": ["你好，世界", "Hello world", "你好，世界", "Hello", "你好", "Bonjour"],
+                      "lang": ["zh", "zh-Hant", "en", None, None, "fr"]})
+    assert assay.row_languages(table).to_pylist() == ["zh", "zh", "en", "en", "zh", "en"]
+    c4 = ["我们今天去公园。他们明天去学校。大家都很开心。\n" * 2]
+    by_lang = pa.table({"text": c4 * 2, "lang": ["zh", "en"]})
+    assert assay.apply_filters(by_lang, ["c4_quality"], language="auto").column("reason").to_pylist() == [
+        None, "too_few_sentences"]
+
+
+def test_filter_step_language_is_validated():
+    from assay.steps.filter import FilterParams
+
+    assert FilterParams(filters=["c4_quality"]).language == "auto"
+    with pytest.raises(ValueError, match="'en', 'zh' or 'auto'"):
+        FilterParams(filters=["c4_quality"], language="fr")
+
+
 # ------------------------------------------------------------------ instruction
 
 

@@ -10,6 +10,7 @@ import pytest
 import zstandard
 
 import assay
+from assay.io import IdRegistry
 from assay.io.formats import adapt, guess_format, RecordContext
 from assay.schema import RECORD_SCHEMA
 
@@ -160,6 +161,46 @@ def test_malformed_lines_are_quarantined_and_good_rows_kept(tmp_path):
     assert all(q["file"] == path.as_posix() for q in reader.quarantined)
     assert "\\xff\\xfe" in reader.quarantined[1]["raw"]
     assert reader.rows_read + reader.quarantined_count == 7
+
+
+def test_duplicate_ids_are_quarantined_within_a_source(tmp_path):
+    (tmp_path / "a.jsonl").write_text(
+        '{"id": "x1", "question": "q1", "std_answer": "a1"}\n'
+        '{"id": 7, "question": "q2", "std_answer": "a2"}\n'
+        '{"id": "x1", "question": "q3", "std_answer": "a3"}\n'
+        '{"question": "q4", "std_answer": "a4"}\n', encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text('{"id": "7", "question": "q5", "std_answer": "a5"}\n', encoding="utf-8")
+    reader = assay.read(tmp_path / "*.jsonl", format="belle", source="b")
+    table = reader.read_all()
+    assert table.column("id").to_pylist() == ["x1", "7", "b:a.jsonl:3"]  # generated ids are not checked
+    assert [(q["file"].rsplit("/", 1)[1], q["line"]) for q in reader.quarantined] == [("a.jsonl", 3), ("b.jsonl", 1)]
+    assert reader.quarantined[0]["error"] == (
+        "duplicate id 'x1': an earlier record of source 'b' has it (ids must be unique within a source)")
+    assert '"q3"' in reader.quarantined[0]["raw"]
+    assert reader.rows_read + reader.quarantined_count == 5
+    # The same id in another source is not a duplicate; the check can be turned off.
+    ids = IdRegistry()
+    for source in ("b", "c"):
+        assert assay.read(tmp_path / "b.jsonl", format="belle", source=source, ids=ids).read_all().num_rows == 1
+    assert assay.read(tmp_path / "a.jsonl", format="belle", source="b", ids=False).read_all().num_rows == 4
+
+
+def test_duplicate_ids_in_assay_parquet_name_their_row(tmp_path):
+    rows = assay.read(SAMPLES / "belle_eval_zh.jsonl", format="belle", source="b").read_all().slice(0, 3)
+    doubled = pa.concat_tables([rows, rows.slice(1, 1)])
+    pq.write_table(doubled, tmp_path / "d.parquet")
+    reader = assay.read(tmp_path / "d.parquet", format="assay")
+    assert reader.read_all().num_rows == 3
+    (bad,) = reader.quarantined
+    assert bad["record"] == 3 and "duplicate id 'b:belle_eval_zh.jsonl:1'" in bad["error"]
+
+
+def test_id_registry_save_and_load(tmp_path):
+    ids = IdRegistry()
+    ids.seen_before(["s", "s"], ["a", "b"])
+    ids.save(tmp_path / "ids.bin")
+    again = IdRegistry.load(tmp_path / "ids.bin")
+    assert len(again) == 2 and again.seen_before(["s", "t", "s"], ["b", "b", "c"]).tolist() == [True, False, False]
 
 
 def test_truncated_gzip_keeps_rows_before_the_damage(tmp_path):

@@ -18,7 +18,7 @@ from assay.fasttext_model import LID176_PATH, FastTextModel, load_model
 from assay.io import RecordReader, read
 from assay.langid import langid
 from assay.pipeline import load_pipeline, run_pipeline
-from assay.quality import apply_filter, apply_filters, quality_signals
+from assay.quality import apply_filter, apply_filters, quality_signals, row_languages
 from assay.report import write_report
 from assay.schema import RECORD_SCHEMA
 from assay.stats import text_stats
@@ -41,6 +41,7 @@ __all__ = [
     "minhash",
     "near_duplicates",
     "quality_signals",
+    "row_languages",
     "read",
     "run_pipeline",
     "set_threads",

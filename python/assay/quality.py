@@ -23,7 +23,7 @@ import pyarrow as pa
 from assay import _core
 from assay._data import _to_arrow_table_like, column_of
 
-__all__ = ["FILTERS", "apply_filter", "apply_filters", "quality_signals"]
+__all__ = ["FILTERS", "apply_filter", "apply_filters", "quality_signals", "row_languages"]
 
 WEB_FILTERS = ("gopher_quality", "gopher_repetition", "c4_quality", "fineweb_quality")
 FILTERS = WEB_FILTERS + ("instruction",)
@@ -78,15 +78,26 @@ def apply_filters(
     ``filters`` holds names or ``(name, params)`` pairs. The web-text filters share
     one tokenization per document.
 
+    ``language``: ``"en"``, ``"zh"`` or ``"auto"``, which picks per row: the Chinese
+    rules for rows whose ``lang`` column (written by the ``langid`` step) is a Chinese
+    code (see :func:`row_languages`), the English rules for every other language, and
+    for rows without a ``lang`` value the Chinese rules when at least 30% of the text's
+    non-space characters are CJK.
+
     >>> import assay
     >>> t = assay.apply_filters([""], ["fineweb_quality", ("gopher_quality", {"min_doc_words": 0})])
     >>> t.column("reason").to_pylist()
     ['empty']
+    >>> zh = "我们今天去公园。他们明天去学校。大家都很开心。\\n" * 2
+    >>> assay.apply_filters([zh, zh], ["c4_quality"], language="auto").column("reason").to_pylist()
+    [None, None]
     """
     specs = [(f, {}) if isinstance(f, str) else (f[0], dict(f[1])) for f in filters]
     for name, _ in specs:
         if name not in FILTERS:
             raise ValueError(f"unknown filter {name!r}; expected one of {FILTERS}")
+    if language == "auto":
+        return _apply_filters_by_row_language(data, specs, column)
     reasons: pa.Array | None = None
     start = 0
     while start < len(specs):
@@ -111,6 +122,70 @@ def apply_filters(
         raise ValueError("no filter given")
     import pyarrow.compute as pc
 
+    return pa.table({"keep": pc.is_null(reasons), "reason": reasons.cast(pa.string())})
+
+
+# lid.176 codes of Chinese varieties written in Han characters.
+CHINESE_CODES = frozenset({"zh", "yue", "wuu", "gan", "hak", "cmn", "lzh", "nan"})
+# Share of CJK characters (among non-space characters) from which a text without a
+# ``lang`` value is judged by the Chinese rules.
+CJK_RATIO_FOR_CHINESE = 0.3
+
+
+def row_languages(data: Any, *, column: str = "text") -> pa.Array:
+    """The filter language (``"en"`` or ``"zh"``) that ``language="auto"`` gives each row.
+
+    A row with a ``lang`` value (from the ``langid`` step) is ``"zh"`` when that is a
+    Chinese code (``zh``, ``yue``, ``wuu``, ``gan``, ``hak``, ``cmn``, ``lzh``, ``nan``,
+    with any ``-``/``_`` suffix) and ``"en"`` otherwise; a row without one is ``"zh"``
+    when at least 30% of its non-space characters are CJK.
+
+    >>> import assay
+    >>> assay.row_languages(["Hello world", "你好，世界", ""]).to_pylist()
+    ['en', 'zh', 'en']
+    """
+    import pyarrow.compute as pc
+
+    from assay.stats import text_stats
+
+    by_script = pc.if_else(
+        pc.greater_equal(pc.fill_null(text_stats(column_of(data, column)).column("cjk_ratio"), 0.0),
+                         CJK_RATIO_FOR_CHINESE),
+        "zh", "en",
+    )
+    table = _to_arrow_table_like(data)
+    if table is None or "lang" not in table.schema.names:
+        return by_script.combine_chunks() if isinstance(by_script, pa.ChunkedArray) else by_script
+    lang = table.column("lang")
+    lang = lang.combine_chunks() if isinstance(lang, pa.ChunkedArray) else lang
+    base = pc.struct_field(pc.extract_regex(pc.utf8_lower(lang), r"^(?P<base>[a-z]+)"), "base")
+    chinese = pc.is_in(base, value_set=pa.array(sorted(CHINESE_CODES)))
+    by_lang = pc.if_else(pc.is_valid(base), pc.if_else(chinese, "zh", "en"), pa.scalar(None, pa.string()))
+    languages = pc.coalesce(by_lang, by_script)
+    return languages.combine_chunks() if isinstance(languages, pa.ChunkedArray) else languages
+
+
+def _apply_filters_by_row_language(data: Any, specs: list[tuple[str, dict[str, Any]]], column: str) -> pa.Table:
+    """``apply_filters`` with each row judged by the rules of its own language."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    languages = row_languages(data, column=column)
+    table = _to_arrow_table_like(data)
+    if table is None:
+        table = pa.table({column: column_of(data, column)})
+    reasons = pa.nulls(len(languages), pa.string())
+    for language in ("en", "zh"):
+        rows = np.flatnonzero(pc.equal(languages, language).to_numpy(zero_copy_only=False))
+        if len(rows) == 0:
+            continue
+        if len(rows) == len(languages):
+            return apply_filters(table, specs, column=column, language=language)
+        part = apply_filters(table.take(rows), specs, column=column, language=language)
+        positions = np.full(len(languages), -1, dtype=np.int64)
+        positions[rows] = np.arange(len(rows))
+        scattered = part.column("reason").combine_chunks().take(pa.array(positions, mask=positions < 0))
+        reasons = pc.coalesce(reasons, scattered)
     return pa.table({"keep": pc.is_null(reasons), "reason": reasons.cast(pa.string())})
 
 

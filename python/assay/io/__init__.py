@@ -12,14 +12,16 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import pyarrow as pa
 
 from assay.io.files import InputFile, expand_inputs, file_type, open_binary
 from assay.io.formats import FORMATS, RecordContext, RecordError, adapt
+from assay.io.ids import IdRegistry
 from assay.io.readers import BadRecord, RawRecord, iter_csv, iter_json, iter_jsonl
 from assay.schema import RECORD_SCHEMA
 
-__all__ = ["RecordReader", "read"]
+__all__ = ["IdRegistry", "RecordReader", "read"]
 
 QuarantineHandler = Callable[[dict[str, Any]], None]
 
@@ -31,7 +33,13 @@ class RecordReader:
     ``on_quarantine`` (default: kept in ``.quarantined``) as a dict with ``source``,
     ``file``, ``line``, ``record``, ``error`` and ``raw``. ``rows_read`` counts the
     rows produced and ``quarantined_count`` the records set aside. Memory is bounded
-    by ``batch_rows`` / ``batch_bytes``, whatever the input size.
+    by ``batch_rows`` / ``batch_bytes``, whatever the input size, plus ``ids``.
+
+    Ids that records carry themselves must be unique within a source: a record whose id
+    is already in ``ids`` (an :class:`IdRegistry`, shared by every reader of one source;
+    a new one by default) is quarantined as a duplicate id. Generated ids
+    (``source:file:row``) are unique by construction and not registered. ``ids=False``
+    turns the check off (and its memory, about 50 bytes per id).
     """
 
     def __init__(
@@ -49,6 +57,7 @@ class RecordReader:
         base_dir: Path | None = None,
         on_quarantine: QuarantineHandler | None = None,
         files: list[InputFile] | None = None,
+        ids: IdRegistry | bool = True,
     ) -> None:
         if format not in FORMATS:
             raise ValueError(f"unknown format {format!r}; expected one of {sorted(FORMATS)}")
@@ -72,6 +81,7 @@ class RecordReader:
         self.bytes_done = 0
         self._bytes_before_file = 0
         self._counter: Any = None
+        self.ids: IdRegistry | None = IdRegistry() if ids is True else (None if ids is False else ids)
 
     def _quarantine(self, file: InputFile, bad: BadRecord) -> None:
         self.quarantined_count += 1
@@ -144,6 +154,9 @@ class RecordReader:
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         rows: list[dict[str, Any]] = []
+        # Where each pending row came from when it carries its own id (else None), to
+        # quarantine it if the id turns out to be a duplicate.
+        origins: list[tuple[InputFile, int, int | None, Any] | None] = []
         size = 0
         for file in self.files:
             ctx = RecordContext(
@@ -154,18 +167,23 @@ class RecordReader:
             self._counter = None
             is_parquet = file_type(file.path) == "parquet"
             items = self._rows_of_parquet(file) if is_parquet else self._records(file)
+            batch_start = 0  # row index in the file of the next Parquet batch
             for item in items:
                 if isinstance(item, pa.RecordBatch):
                     if rows:
-                        yield self._flush(rows)
-                        rows, size = [], 0
+                        yield from self._flush(rows, origins)
+                        rows, origins, size = [], [], 0
+                    batch_start += item.num_rows
+                    item = self._without_duplicate_ids(file, item, batch_start - item.num_rows)
                     self.rows_read += item.num_rows
-                    yield item
+                    if item.num_rows:
+                        yield item
                     continue
                 if isinstance(item, BadRecord):
                     self._quarantine(file, item)
                     continue
                 ctx.index = item.index
+                ctx.own_id = False
                 try:
                     new_rows = adapt(self.format.name, item.value, ctx)
                 except RecordError as exc:
@@ -173,20 +191,59 @@ class RecordReader:
                     self._quarantine(file, BadRecord(item.index, item.line, str(exc), _json_text(raw)))
                     continue
                 rows.extend(new_rows)
+                origin = (file, item.index, item.line, item.value) if ctx.own_id else None
+                origins.extend([origin] * len(new_rows))
                 size += sum(len(r["text"]) for r in new_rows)
                 if len(rows) >= self.batch_rows or size >= self.batch_bytes:
                     if self._counter is not None:
                         self.bytes_done = self._bytes_before_file + self._counter.consumed
-                    yield self._flush(rows)
-                    rows, size = [], 0
+                    yield from self._flush(rows, origins)
+                    rows, origins, size = [], [], 0
             self._bytes_before_file += file.size
             self.bytes_done = self._bytes_before_file
         if rows:
-            yield self._flush(rows)
+            yield from self._flush(rows, origins)
 
-    def _flush(self, rows: list[dict[str, Any]]) -> pa.RecordBatch:
-        self.rows_read += len(rows)
-        return pa.RecordBatch.from_pylist(rows, schema=RECORD_SCHEMA)
+    @staticmethod
+    def _duplicate_id_error(row: dict[str, Any]) -> str:
+        return (f"duplicate id {row['id']!r}: an earlier record of source {row['source']!r} has it "
+                "(ids must be unique within a source)")
+
+    def _without_duplicate_ids(self, file: InputFile, batch: pa.RecordBatch, start: int) -> pa.RecordBatch:
+        """A Parquet batch of the record schema, less the rows whose id was seen before."""
+        if self.ids is None or batch.num_rows == 0:
+            return batch
+        import pyarrow.compute as pc
+
+        ids = batch.column("id")
+        own = pa.array(pc.is_valid(ids).to_numpy(zero_copy_only=False))
+        duplicate = np.zeros(batch.num_rows, dtype=bool)
+        duplicate[own.to_numpy(zero_copy_only=False)] = self.ids.seen_before(
+            pc.fill_null(batch.column("source"), self.source).filter(own), ids.filter(own))
+        if not duplicate.any():
+            return batch
+        for row in np.flatnonzero(duplicate):
+            record = batch.slice(int(row), 1).to_pylist()[0]
+            self._quarantine(file, BadRecord(start + int(row), None, self._duplicate_id_error(record),
+                                             _json_text(record)))
+        return batch.filter(pa.array(~duplicate))
+
+    def _flush(self, rows: list[dict[str, Any]],
+               origins: list[tuple[InputFile, int, int | None, Any] | None]) -> Iterator[pa.RecordBatch]:
+        if self.ids is not None:
+            own = [i for i, origin in enumerate(origins) if origin is not None]
+            duplicate = self.ids.seen_before([rows[i]["source"] for i in own], [rows[i]["id"] for i in own])
+            if duplicate.any():
+                dropped = set()
+                for i in np.asarray(own)[duplicate]:
+                    file, index, line, raw = origins[i]  # type: ignore[misc]
+                    self._quarantine(file, BadRecord(index, line, self._duplicate_id_error(rows[i]),
+                                                     _json_text(raw)))
+                    dropped.add(int(i))
+                rows = [row for i, row in enumerate(rows) if i not in dropped]
+        if rows:
+            self.rows_read += len(rows)
+            yield pa.RecordBatch.from_pylist(rows, schema=RECORD_SCHEMA)
 
     def read_all(self) -> pa.Table:
         """Read everything into one ``pyarrow.Table`` (for small inputs and notebooks)."""

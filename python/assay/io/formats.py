@@ -44,6 +44,8 @@ class RecordContext:
     text_field: str | list[str] = "text"
     domain_field: str | None = None
     file_fields: dict[str, Any] = field(default_factory=dict)
+    own_id: bool = False
+    """Set by the adapter: the last record carried its own id (not a generated one)."""
 
     def default_id(self, sub: int | None = None) -> str:
         base = f"{self.source}:{self.file}:{self.index}"
@@ -86,6 +88,7 @@ def _own_id(record: dict[str, Any], ctx: RecordContext) -> str | None:
         return None
     if isinstance(value, (dict, list)):
         raise RecordError(f"field {ctx.id_field!r} must be a string or number, got {_type_name(value)}")
+    ctx.own_id = True
     return str(value)
 
 
@@ -238,7 +241,8 @@ def _assay(record: dict[str, Any], ctx: RecordContext) -> list[dict[str, Any]]:
     if not isinstance(meta, dict):
         raise RecordError("field 'meta' must hold a JSON object")
     row["meta"] = _meta({**meta, **extra})
-    row["id"] = str(row["id"]) if row["id"] is not None else ctx.default_id()
+    ctx.own_id = row["id"] is not None
+    row["id"] = str(row["id"]) if ctx.own_id else ctx.default_id()
     row["source"] = row["source"] or ctx.source
     if row["domain"] is None:
         row["domain"] = ctx.domain

@@ -45,6 +45,9 @@ class InputConfig(_Strict):
     id_field: str = "id"
     text_field: str | list[str] = "text"
     """For ``format: text``: the field (or fields, joined by a blank line) holding the text."""
+    unique_ids: bool = True
+    """Quarantine a record whose own id an earlier record of the same source has. Costs about
+    50 bytes of memory per id; turn it off for huge inputs whose ids are known unique."""
 
     @field_validator("source")
     @classmethod

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import assay
-from assay.io import RecordReader
+from assay.io import IdRegistry, RecordReader
 from assay.io.files import InputFile, expand_inputs
 from assay.pipeline.assemble import assemble
 from assay.pipeline.config import PipelineConfig, PipelineError, load_pipeline
@@ -227,7 +227,7 @@ def _staged_writer(folder: Path, prefix: str) -> ShardWriter:
 
 
 def _run_unit(unit: WorkUnit, inp: Any, config: PipelineConfig, steps: _StepRunner, staging: _Staging,
-              on_progress: Any) -> dict[str, Any]:
+              ids: IdRegistry, on_progress: Any) -> dict[str, Any]:
     """Process one input file into staging; returns the counts kept in its done marker."""
     kept = _staged_writer(staging.root / "kept", unit.tag)
     rejects = {i: _staged_writer(staging.root / "rejects", f"{unit.tag}-{i:02d}") for i in range(len(steps.steps))}
@@ -236,7 +236,7 @@ def _run_unit(unit: WorkUnit, inp: Any, config: PipelineConfig, steps: _StepRunn
     histogram = LengthHistogram()
     reader = RecordReader(inp.path, inp.format, source=inp.source, domain=inp.domain, id_field=inp.id_field,
                           text_field=inp.text_field, domain_field=inp.domain_field, batch_rows=config.batch_rows,
-                          on_quarantine=quarantine, files=[unit.file])
+                          on_quarantine=quarantine, files=[unit.file], ids=ids if inp.unique_ids else False)
 
     def on_removed(index: int, removed: pa.RecordBatch) -> None:
         if config.output.rejects:
@@ -296,6 +296,7 @@ def run_pipeline(
     for number, unit in enumerate(units):
         unit.number = number
     results: list[dict[str, Any]] = []
+    ids = IdRegistry()  # (source, id) pairs seen, across every input
     with progress_bar(progress) as bar:
         tasks = {i: bar.add_task(inp.source, total=sum(u.file.size for u in units if u.input_index == i),
                                  rows=0, rate=0.0) if bar else None for i, inp in enumerate(config.inputs)}
@@ -315,6 +316,7 @@ def run_pipeline(
                 if resumed_state is not None:
                     for i, step in enumerate(steps):
                         step.load_state(resumed_state / f"{i:02d}")
+                    ids = IdRegistry.load(resumed_state / "ids.bin")
                 resuming = False  # everything after this unit runs fresh
             i = unit.input_index
 
@@ -324,10 +326,12 @@ def run_pipeline(
                     bar.update(tasks[i], completed=done_bytes[i] + reader.bytes_done, rows=rows,
                                rate=rows / max(time.perf_counter() - started_at[i], 1e-9))
 
-            result = _run_unit(unit, config.inputs[i], config, step_runner, staging, on_progress)
+            result = _run_unit(unit, config.inputs[i], config, step_runner, staging, ids, on_progress)
             state = staging.state_dir(unit)
             for k, step in enumerate(steps):
                 step.save_state(state / f"{k:02d}")
+            state.mkdir(parents=True, exist_ok=True)
+            ids.save(state / "ids.bin")
             _write_json(marker, result)
             if resumed_state is not None and resumed_state != state:
                 shutil.rmtree(resumed_state, ignore_errors=True)

@@ -3,7 +3,7 @@
 YAML::
 
     - step: filter
-      language: en
+      language: auto          # en | zh | auto (per row, from langid's lang column)
       filters:
         - gopher_quality
         - gopher_repetition: {dup_line_frac: 0.25}
@@ -31,8 +31,18 @@ from assay.steps import Step, StepParams, mark_removed, register
 class FilterParams(StepParams):
     filters: list[str | dict[str, dict[str, Any] | None]]
     """Filter names, or one-key mappings ``{name: {param: value}}`` with overrides."""
-    language: str = "en"
+    language: str = "auto"
+    """``en``, ``zh`` or ``auto`` (each row by its ``lang`` column, else by script; see
+    :func:`assay.row_languages`)."""
     column: str = "text"
+
+    @field_validator("language")
+    @classmethod
+    def _supported(cls, language: str) -> str:
+        base = language.replace("_", "-").split("-")[0].lower()
+        if base not in ("auto", "en", "eng", "zh", "cmn", "zho", "chi"):
+            raise ValueError(f"language must be 'en', 'zh' or 'auto', got {language!r}")
+        return language
 
     @field_validator("filters")
     @classmethod
