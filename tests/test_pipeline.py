@@ -133,6 +133,36 @@ output: {{dir: "{tmp_path}/out"}}
     assert ids.is_duplicated().any() == (not unique_ids)
 
 
+def test_the_documented_example_pipeline_runs(tmp_path, monkeypatch):
+    """The YAML shape of the pipelines issue, on the shipped samples."""
+    monkeypatch.chdir(ROOT)
+    pipeline = _write(tmp_path, f"""
+name: instruct-zh
+inputs:
+  - {{path: "samples/belle_eval_zh.jsonl", format: belle, source: belle-eval, domain: github.com/LianjiaTech/BELLE}}
+  - {{path: "samples/flan_cot/*.json", format: alpaca, source: flan-cot, domain: github.com/google-research/FLAN}}
+steps:
+  - normalize: {{nfkc: true, t2s: false}}
+  - langid: {{keep: [zh, en], min_score: 0.5}}
+  - filter: {{filters: [instruction], language: auto}}
+  - exact_dedup: {{key: prompt}}
+  - near_dedup: {{threshold: 0.8}}
+  - select: {{where: "chars > 10"}}
+assemble:
+  mix: {{belle-eval: 1.0, flan-cot: 0.5}}
+  prefix: "{{domain}}\\n"
+  shuffle_seed: 0
+output: {{dir: "{tmp_path}/out", shard_rows: 100000, compression: zstd, rejects: true}}
+""")
+    m = run_pipeline(pipeline)
+    assert _balanced(m) and m["rows_out"] > 100
+    assert [s["step"] for s in m["steps"]] == ["normalize", "langid", "filter", "exact_dedup", "near_dedup", "select"]
+    frame = pl.read_parquet(tmp_path / "out" / "data")
+    assert "chars" not in frame.columns and (frame["text"].str.len_chars() > 10).all()
+    assert frame.filter(pl.col("source") == "flan-cot")["text"].str.starts_with("github.com/google-research/FLAN\n").all()
+    assert 0.4 < m["sources"]["flan-cot"]["rows_out"] / max(m["sources"]["belle-eval"]["rows_out"], 1) < 1.5
+
+
 @register
 class _DropShort(Step):
     """A test-only filtering step: removes texts shorter than min_chars."""

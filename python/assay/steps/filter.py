@@ -103,12 +103,22 @@ def to_sql(expr: str) -> str:
     return _QUOTED_OR_OPERATOR.sub(replace, expr)
 
 
+TEXT_STATS_COLUMNS = ("chars", "bytes", "words", "lines", "cjk_ratio", "alpha_ratio", "digit_ratio",
+                      "whitespace_ratio")
+
+
+def _mentions(expr: str, column: str) -> bool:
+    return re.search(rf"(?<![\w\"']){column}(?![\w\"'])", expr) is not None
+
+
 class SelectParams(StepParams):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     expr: str = Field(validation_alias=AliasChoices("where", "expr"))
     """``where:`` (or ``expr:``): a boolean SQL/Polars expression over the batch's columns, e.g.
     ``lang_score > 0.8 & words > 20``. Parsed by ``polars.sql_expr`` (never
-    evaluated as Python). Rows where it is false or null are removed."""
+    evaluated as Python). Rows where it is false or null are removed. The
+    ``text_stats`` measures (``chars``, ``words``, ...) may be used without a
+    ``text_stats`` step before."""
     reason: str = "select"
 
     @field_validator("expr")
@@ -135,6 +145,14 @@ class SelectStep(Step):
 
         frame = pl.from_arrow(pa.Table.from_batches([batch]))
         assert isinstance(frame, pl.DataFrame)
+        missing = [c for c in TEXT_STATS_COLUMNS if c not in frame.columns and _mentions(self.params.expr, c)]
+        if missing:
+            # ``where: "chars > 10"`` works without a text_stats step before it; the measures
+            # are computed for the expression only and not added to the rows.
+            from assay.stats import text_stats
+
+            stats = text_stats(batch.column("text"))
+            frame = frame.with_columns(pl.from_arrow(stats.select(missing)))  # type: ignore[arg-type]
         try:
             keep = frame.select(pl.sql_expr(to_sql(self.params.expr)).alias("keep")).to_series()
         except Exception as exc:
