@@ -245,7 +245,7 @@ def _run_unit(unit: WorkUnit, inp: Any, config: PipelineConfig, steps: _StepRunn
     for batch in reader:
         histogram.add(batch.column("text"))
         kept.write(steps(batch, counters, on_removed))
-        on_progress(reader)
+        on_progress(reader, counters)
     kept.close()
     for writer in rejects.values():
         writer.close()
@@ -298,11 +298,17 @@ def run_pipeline(
     results: list[dict[str, Any]] = []
     ids = IdRegistry()  # (source, id) pairs seen, across every input
     with progress_bar(progress) as bar:
+        # One line per input (bytes read, rows/s since it started) and one per step (rows
+        # that reached it, and its own rows/s: the slowest step is the bottleneck).
         tasks = {i: bar.add_task(inp.source, total=sum(u.file.size for u in units if u.input_index == i),
                                  rows=0, rate=0.0) if bar else None for i, inp in enumerate(config.inputs)}
+        total_bytes = sum(u.file.size for u in units)
+        step_tasks = [bar.add_task(f"step {s.name}", total=total_bytes, rows=0, rate=0.0) if bar else None
+                      for s in steps]
         done_bytes: Counter = Counter()
         done_rows: Counter = Counter()
-        started_at = {i: time.perf_counter() for i in tasks}
+        step_totals = [StepCounter(s.name) for s in steps]
+        started_at: dict[int, float] = {}
         resumed_state: Path | None = None
         for unit in units:
             marker = staging.marker(unit)
@@ -320,11 +326,19 @@ def run_pipeline(
                 resuming = False  # everything after this unit runs fresh
             i = unit.input_index
 
-            def on_progress(reader: RecordReader, i: int = i) -> None:
-                if bar is not None:
-                    rows = done_rows[i] + reader.rows_read
-                    bar.update(tasks[i], completed=done_bytes[i] + reader.bytes_done, rows=rows,
-                               rate=rows / max(time.perf_counter() - started_at[i], 1e-9))
+            started_at.setdefault(i, time.perf_counter())
+
+            def on_progress(reader: RecordReader, counters: list[StepCounter], i: int = i) -> None:
+                if bar is None:
+                    return
+                rows = done_rows[i] + reader.rows_read
+                bar.update(tasks[i], completed=done_bytes[i] + reader.bytes_done, rows=rows,
+                           rate=rows / max(time.perf_counter() - started_at[i], 1e-9))
+                completed = sum(done_bytes.values()) + reader.bytes_done
+                for task, total, now in zip(step_tasks, step_totals, counters):
+                    seconds = total.seconds + now.seconds
+                    bar.update(task, completed=completed, rows=total.rows_in + now.rows_in,
+                               rate=(total.rows_in + now.rows_in) / max(seconds, 1e-9))
 
             result = _run_unit(unit, config.inputs[i], config, step_runner, staging, ids, on_progress)
             state = staging.state_dir(unit)
@@ -339,6 +353,8 @@ def run_pipeline(
             results.append(result)
             done_bytes[i] += unit.file.size
             done_rows[i] += result["rows_read"]
+            for total, done in zip(step_totals, result["steps"]):
+                total.add(done)
             if bar is not None:
                 bar.update(tasks[i], completed=done_bytes[i])
 
