@@ -1,7 +1,7 @@
 """Whole pipeline, one core: `assay run pipelines/web-fineweb.yaml` against datatrove 0.10.1.
 
-    python benchmarks/bench_pipeline.py [--size-mb 200] [--sides assay,datatrove]
-                                        [--rss-scales 1,4] [--workdir DIR] [--core 0]
+    python benchmarks/bench_pipeline.py [--size-mb 200] [--sides assay,datatrove] [--assay-repeats 3]
+                                        [--rss-scales 1,4] [--workdir DIR] [--core 0] [--reuse]
 
 Input: Reuters-21578 (``../shared/data/web/reuters21578.jsonl.gz``, one JSON record per
 line with ``title``, ``body``, ``newid``...) replicated, uncompressed, to at least
@@ -24,6 +24,10 @@ Each side runs in its own child process pinned to one core (``taskset``; assay a
 gets ``--threads 1``; datatrove one task per stage, one worker). Wall time, CPU time
 (user + system of the child and its children) and peak RSS come from ``os.wait4``.
 ``--rss-scales`` re-runs assay alone on 1x, 4x... the input for peak RSS.
+
+datatrove takes about 40 minutes on 200 MB. Each side's figures are saved in the
+workdir; ``--reuse`` compares a side run now with the saved figures of the other
+(same input file), e.g. ``--sides assay --reuse`` after one datatrove run.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -255,6 +260,11 @@ def run_datatrove(input_path: Path, folder: Path, core: int | None) -> dict[str,
     return figures
 
 
+def plain(name: str) -> str:
+    """datatrove's step names without their emoji and type prefix ("Gopher Quality: dropped_...")."""
+    return name.encode("ascii", "ignore").decode().replace("- FILTER:", "").strip()
+
+
 def saved_result(folder: Path, side: str, input_path: Path) -> Path:
     return folder / f"result-{side}-{input_path.stem}.json"
 
@@ -265,6 +275,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=float, default=200, help="input size for the comparison (MB of JSONL)")
     parser.add_argument("--sides", default="assay,datatrove", help="comma-separated: assay, datatrove")
+    parser.add_argument("--assay-repeats", type=int, default=1, help="runs of the assay side (medians reported)")
     parser.add_argument("--rss-scales", default="", help="e.g. 1,4: extra assay runs on 1x, 4x the input for peak RSS")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/assay-bench-pipeline"))
     parser.add_argument("--core", type=int, default=0, help="CPU core to pin each side to (-1: no pinning)")
@@ -306,8 +317,13 @@ def main() -> None:
         print(f"running {side} ...", flush=True)
         runner = run_assay if side == "assay" else run_datatrove
         load_before = os.getloadavg()[0]
-        results[side] = runner(input_path, args.workdir, core)
-        r = results[side]
+        runs = [runner(input_path, args.workdir, core) for _ in range(args.assay_repeats if side == "assay" else 1)]
+        r = results[side] = runs[-1]
+        if len(runs) > 1:
+            for key in ("wall_s", "cpu_s", "rss_mib"):
+                r[f"{key}_runs"] = [round(run[key], 1) for run in runs]
+                r[key] = statistics.median(r[f"{key}_runs"])
+            print(f"  {side}: {len(runs)} runs, wall {r['wall_s_runs']}, CPU {r['cpu_s_runs']}; medians below")
         r.update(finished=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                  load_average=[load_before, os.getloadavg()[0]])
         saved_result(args.workdir, side, input_path).write_text(json.dumps(r, indent=1))
@@ -323,7 +339,7 @@ def main() -> None:
                       f"{results[side]['finished']}, load average {results[side]['load_average']})")
 
     if results:
-        print(f"\n| side | wall s | CPU s | MB/s (wall) | MB/s (CPU) | docs/s (wall) | peak RSS MiB | kept rows |")
+        print("\n| side | wall s | CPU s | MB/s (wall) | MB/s (CPU) | docs/s (wall) | peak RSS MiB | kept rows |")
         print("|---|---|---|---|---|---|---|---|")
         for side, r in results.items():
             print(f"| {side} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {size / MB / r['wall_s']:.2f} | "
@@ -334,7 +350,10 @@ def main() -> None:
             print(f"assay seconds per step: { {k: round(v, 1) for k, v in a['steps'].items()} }")
         if "datatrove" in results:
             d = results["datatrove"]
-            print(f"datatrove after filters: {d['after_filters']:,}; dropped: {d['dropped']}")
+            print(f"datatrove after filters: {d['after_filters']:,}; MinHash removed {d['after_filters'] - d['kept']:,}; "
+                  "dropped by step and reason:")
+            for key, value in d["dropped"].items():
+                print(f"  {plain(key)}: {value:,}")
             print(f"datatrove seconds per stage: { {k: round(v, 1) for k, v in d['stages'].items()} }")
         if len(results) == 2:
             a, d = results["assay"], results["datatrove"]
@@ -343,14 +362,14 @@ def main() -> None:
 
     scales = [float(s) for s in args.rss_scales.split(",") if s.strip()]
     if scales:
-        print("\n| assay input | MB | documents | wall s | MB/s | peak RSS MiB | kept rows |")
-        print("|---|---|---|---|---|---|---|")
+        print("\n| assay input | MB | documents | wall s | CPU s | MB/s (CPU) | peak RSS MiB | kept rows |")
+        print("|---|---|---|---|---|---|---|---|")
         for scale in scales:
             path = replicated_input(source, args.size_mb * scale, args.workdir / "input")
             r = run_assay(path, args.workdir, core)
             mb = path.stat().st_size / MB
-            print(f"| {scale:g}x | {mb:.0f} | {count_lines(path):,} | {r['wall_s']:.1f} | {mb / r['wall_s']:.2f} | "
-                  f"{r['rss_mib']:.0f} | {r['kept']:,} |", flush=True)
+            print(f"| {scale:g}x | {mb:.0f} | {count_lines(path):,} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | "
+                  f"{mb / r['cpu_s']:.2f} | {r['rss_mib']:.0f} | {r['kept']:,} |", flush=True)
 
 
 if __name__ == "__main__":
