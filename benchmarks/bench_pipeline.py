@@ -62,7 +62,7 @@ BANDS, ROWS, NGRAM = 8, 5, 5
 
 def replicated_input(source: Path, size_mb: float, folder: Path) -> Path:
     """Write (once) ``source`` replicated until the file reaches ``size_mb`` MB."""
-    target = folder / f"reuters-{size_mb:g}mb.jsonl"
+    target = folder / f"{source.name.split('.')[0]}-{size_mb:g}mb.jsonl"
     done = target.with_suffix(".done")
     if done.exists() and target.exists():
         return target
