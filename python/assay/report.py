@@ -632,10 +632,39 @@ def _format_cell(value: Any, limit: int) -> str:
     return _short(str(value), limit)
 
 
+def _first_rows_by_reason(paths: Sequence[Path], columns: Sequence[str], reasons: Sequence[str],
+                          limit: int) -> dict[str, list[dict[str, Any]]]:
+    """The first ``limit`` rows (``columns``) of each reason in the rejects ``paths``, in file order.
+
+    Reads one row group at a time, the ``reason`` column first, and stops once every
+    reason has its rows, so memory does not grow with the size of the rejects."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if not paths:
+        return {}
+    found: dict[str, list[dict[str, Any]]] = {r: [] for r in reasons}
+    for path in paths:
+        parquet = pq.ParquetFile(path)
+        for group in range(parquet.metadata.num_row_groups):
+            wanted = [r for r, rows in found.items() if len(rows) < limit]
+            if not wanted:
+                return found
+            reason = parquet.read_row_group(group, columns=["reason"], use_threads=False).column("reason").cast(pa.string())
+            mask = pc.is_in(reason, pa.array(wanted, pa.string()))
+            if not pc.any(mask).as_py():
+                continue
+            table = parquet.read_row_group(group, columns=[*columns, "reason"], use_threads=False).filter(mask)
+            for row in table.to_pylist():
+                rows = found[row["reason"]]
+                if len(rows) < limit:
+                    rows.append(row)
+    return found
+
+
 def _samples_section(manifest: dict[str, Any], files: _OutputFiles, colors: dict[str, str],
                      sample_rows: int, sample_chars: int) -> str:
-    import polars as pl
-
     parts = []
     steps = manifest.get("steps", [])
     removed_any = any(step.get("removed") for step in steps)
@@ -647,15 +676,16 @@ def _samples_section(manifest: dict[str, Any], files: _OutputFiles, colors: dict
         name = str(step.get("step", ""))
         prefix = f"{index:02d}-{name}-"
         step_files = [p for p in files.rejects if p.name.startswith(prefix)]
+        if not step_files:
+            continue
+        extra = [c for c in _extra_columns(files.schema(step_files[0])) if c not in ("id", "source", "text")]
+        columns = [c for c in ("id", "source", "text") if c in files.schema(step_files[0]).names] + extra
+        samples = _first_rows_by_reason(files.having(step_files, *columns, "reason"), columns,
+                                        list(step.get("removed", {})), sample_rows)
         for reason, count in step.get("removed", {}).items():
-            if not step_files:
+            rows = samples.get(reason)
+            if rows is None:
                 continue
-            extra = [c for c in _extra_columns(files.schema(step_files[0])) if c not in ("id", "source", "text")]
-            columns = [c for c in ("id", "source", "text") if c in files.schema(step_files[0]).names] + extra
-            frame = files.scan(step_files, columns + ["reason"])
-            if frame is None:
-                continue
-            rows = _collect(frame.filter(pl.col("reason") == reason).head(sample_rows)).to_dicts()
             table_rows = []
             for row in rows:
                 text = row.get("text") or ""
