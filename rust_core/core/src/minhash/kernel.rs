@@ -3,7 +3,7 @@
 use arrow_array::Array;
 use rayon::prelude::*;
 
-use super::sha1_batch::sha1_hash32_into;
+use super::sha1_batch::sha1_hash32_spans;
 use super::scheme::{update_affine32, update_legacy, Permutations, Scheme};
 use super::shingle::{for_each_shingle, normalize_into, Normalized, Unit};
 use crate::error::{AssayError, Result};
@@ -22,6 +22,8 @@ pub enum Signatures {
 #[derive(Default)]
 pub struct Scratch {
     normalized: Normalized,
+    /// The normalized text followed by 64 bytes, so every shingle's 64-byte window is readable.
+    padded: Vec<u8>,
     ranges: Vec<(usize, usize)>,
     hashes: Vec<u32>,
 }
@@ -58,21 +60,39 @@ impl MinHasher {
         self.unit
     }
 
-    /// `sha1_hash32` of every shingle of `text`, left in `scratch.hashes`; returns their count.
+    /// `sha1_hash32` of every shingle of `text`, in order (left in `scratch`).
     pub fn shingle_hashes<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [u32] {
         normalize_into(text, self.unit, &mut scratch.normalized);
         scratch.hashes.clear();
         let normalized = &scratch.normalized;
-        let mut ranges = std::mem::take(&mut scratch.ranges);
-        ranges.clear();
-        let base = normalized.text.as_ptr() as usize;
-        for_each_shingle(normalized, self.ngram, self.unit, |s| {
-            let start = s.as_ptr() as usize - base;
-            ranges.push((start, start + s.len()));
-        });
         let bytes = normalized.text.as_bytes();
-        sha1_hash32_into(ranges.iter().map(|&(a, b)| &bytes[a..b]), &mut scratch.hashes);
-        scratch.ranges = ranges;
+        let padded = &mut scratch.padded;
+        padded.clear();
+        padded.extend_from_slice(bytes);
+        padded.resize(bytes.len() + 64, 0);
+        match self.unit {
+            Unit::Word | Unit::Auto => {
+                // Word shingles straight from the token table (what `for_each_shingle` yields).
+                let tokens = &normalized.tokens;
+                let n = self.ngram;
+                if tokens.len() >= n {
+                    let span = |i: usize| (tokens[i].0 as usize, tokens[i + n - 1].1 as usize);
+                    sha1_hash32_spans(padded, tokens.len() - n + 1, span, &mut scratch.hashes);
+                } else if !tokens.is_empty() {
+                    sha1_hash32_spans(padded, 1, |_| (0, bytes.len()), &mut scratch.hashes);
+                }
+            }
+            Unit::Char => {
+                let ranges = &mut scratch.ranges;
+                ranges.clear();
+                let base = bytes.as_ptr() as usize;
+                for_each_shingle(normalized, self.ngram, self.unit, |s| {
+                    let start = s.as_ptr() as usize - base;
+                    ranges.push((start, start + s.len()));
+                });
+                sha1_hash32_spans(padded, ranges.len(), |i| ranges[i], &mut scratch.hashes);
+            }
+        }
         &scratch.hashes
     }
 
