@@ -24,7 +24,8 @@ pub struct Scratch {
     normalized: Normalized,
     /// The normalized text followed by 64 bytes, so every shingle's 64-byte window is readable.
     padded: Vec<u8>,
-    ranges: Vec<(usize, usize)>,
+    /// The byte span of each shingle in `padded`.
+    spans: Vec<(u32, u32)>,
     hashes: Vec<u32>,
 }
 
@@ -60,39 +61,44 @@ impl MinHasher {
         self.unit
     }
 
-    /// `sha1_hash32` of every shingle of `text`, in order (left in `scratch`).
-    pub fn shingle_hashes<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [u32] {
+    /// Normalize `text` and list its shingles as byte spans of `scratch.padded`.
+    fn prepare(&self, text: &str, scratch: &mut Scratch) {
         normalize_into(text, self.unit, &mut scratch.normalized);
-        scratch.hashes.clear();
         let normalized = &scratch.normalized;
         let bytes = normalized.text.as_bytes();
         let padded = &mut scratch.padded;
         padded.clear();
         padded.extend_from_slice(bytes);
         padded.resize(bytes.len() + 64, 0);
+        let spans = &mut scratch.spans;
+        spans.clear();
         match self.unit {
             Unit::Word | Unit::Auto => {
-                // Word shingles straight from the token table (what `for_each_shingle` yields).
-                let tokens = &normalized.tokens;
-                let n = self.ngram;
+                // Straight from the token table: what `for_each_shingle` yields.
+                let (tokens, n) = (&normalized.tokens, self.ngram);
                 if tokens.len() >= n {
-                    let span = |i: usize| (tokens[i].0 as usize, tokens[i + n - 1].1 as usize);
-                    sha1_hash32_spans(padded, tokens.len() - n + 1, span, &mut scratch.hashes);
+                    spans.extend(tokens.iter().zip(&tokens[n - 1..]).map(|(first, last)| (first.0, last.1)));
                 } else if !tokens.is_empty() {
-                    sha1_hash32_spans(padded, 1, |_| (0, bytes.len()), &mut scratch.hashes);
+                    spans.push((0, bytes.len() as u32));
                 }
             }
             Unit::Char => {
-                let ranges = &mut scratch.ranges;
-                ranges.clear();
                 let base = bytes.as_ptr() as usize;
                 for_each_shingle(normalized, self.ngram, self.unit, |s| {
                     let start = s.as_ptr() as usize - base;
-                    ranges.push((start, start + s.len()));
+                    spans.push((start as u32, (start + s.len()) as u32));
                 });
-                sha1_hash32_spans(padded, ranges.len(), |i| ranges[i], &mut scratch.hashes);
             }
         }
+    }
+
+    /// `sha1_hash32` of every shingle of `text`, in order (left in `scratch`).
+    pub fn shingle_hashes<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [u32] {
+        self.prepare(text, scratch);
+        let spans = &scratch.spans;
+        scratch.hashes.clear();
+        let span = |i: usize| (spans[i].0 as usize, spans[i].1 as usize);
+        sha1_hash32_spans(&scratch.padded, spans.len(), span, &mut scratch.hashes);
         &scratch.hashes
     }
 
