@@ -2,16 +2,23 @@
 //!
 //!     cargo run --release -p assay-core --example minhash_throughput -- DOCS_FILE [ROUNDS]
 //!
-//! DOCS_FILE holds UTF-8 documents separated by NUL bytes. The machine may be shared, and
+//! DOCS_FILE holds UTF-8 documents separated by NUL bytes, e.g. the first 10,000 Reuters
+//! documents as `benchmarks/bench_dedup.py` reads them:
+//!
+//!     python -c "import sys; sys.path.insert(0, 'benchmarks'); from bench_dedup import load_reuters; \
+//!         open('/tmp/docs.bin', 'wb').write('\0'.join(load_reuters()[:10000]).encode())"
+//!
+//! The machine may be shared, and
 //! other work only ever adds time: each stage runs on chunks of 100 documents, each chunk
 //! `ROUNDS` times, and the fastest time of every chunk is summed.
 
 use std::time::Instant;
 
 use arrow_array::StringArray;
-use assay_core::minhash::sha1_batch::sha1_hash32_spans_batched;
+use assay_core::minhash::sha1_batch::sha1_hash32_spans_lanes;
 use assay_core::minhash::shingle::{normalize_into, Normalized};
-use assay_core::minhash::{scheme::update_affine32, MinHasher, Permutations, Scheme, Scratch, Unit};
+use assay_core::minhash::scheme::{fmix32, update_affine32, update_affine32_mixed};
+use assay_core::minhash::{MinHasher, Permutations, Scheme, Scratch, Unit};
 
 const CHUNK: usize = 100;
 
@@ -45,6 +52,7 @@ fn main() {
     let mut normalized = Normalized::default();
     let mut sink = 0u64;
     let all_hashes: Vec<Vec<u32>> = docs.iter().map(|d| hasher.shingle_hashes(d, &mut scratch).to_vec()).collect();
+    let all_mixed: Vec<Vec<u32>> = all_hashes.iter().map(|h| h.iter().map(|&x| fmix32(x)).collect()).collect();
     let shingles: usize = all_hashes.iter().map(Vec::len).sum();
     let report = |stage: &str, seconds: f64| {
         println!(
@@ -92,7 +100,7 @@ fn main() {
                         hashes.clear();
                         if tokens.len() >= 5 {
                             let span = |i: usize| (tokens[i].0 as usize, tokens[i + 4].1 as usize);
-                            sha1_hash32_spans_batched::<$lanes>(text, tokens.len() - 4, span, |w| hashes.extend_from_slice(w));
+                            sha1_hash32_spans_lanes::<$lanes>(text, tokens.len() - 4, span, &mut hashes);
                         }
                         sink += hashes.len() as u64;
                     }
@@ -107,9 +115,9 @@ fn main() {
     report(
         "permutations",
         best_seconds(n, rounds, |chunk| {
-            for h in &all_hashes[chunk] {
+            for mixed in &all_mixed[chunk] {
                 out.fill(u32::MAX);
-                update_affine32(&mut out, &a, &b, h);
+                update_affine32_mixed(&mut out, &a, &b, mixed);
                 sink += out[0] as u64;
             }
         }),

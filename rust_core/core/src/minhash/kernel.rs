@@ -4,7 +4,7 @@ use arrow_array::Array;
 use rayon::prelude::*;
 
 use super::sha1_batch::sha1_hash32_spans;
-use super::scheme::{update_affine32, update_legacy, Permutations, Scheme};
+use super::scheme::{fmix32, update_affine32_mixed, update_legacy, Permutations, Scheme};
 use super::shingle::{for_each_shingle, normalize_into, Normalized, Unit};
 use crate::error::{AssayError, Result};
 use crate::strings::StringColumn;
@@ -22,12 +22,19 @@ pub enum Signatures {
 #[derive(Default)]
 pub struct Scratch {
     normalized: Normalized,
-    /// The normalized text followed by 64 bytes, so every shingle's 64-byte window is readable.
-    padded: Vec<u8>,
     /// The byte span of each shingle in `padded`.
     spans: Vec<(u32, u32)>,
     hashes: Vec<u32>,
+    /// `fmix32` of each hash (affine32).
+    mixed: Vec<u32>,
 }
+
+/// Appended to the normalized text while its shingles are hashed, so every shingle's
+/// 64-byte window is readable (the SHA-1 kernel loads whole windows and masks them).
+const PADDING: &str = match std::str::from_utf8(&[0u8; 64]) {
+    Ok(zeros) => zeros,
+    Err(_) => panic!(),
+};
 
 /// Computes MinHash signatures identical to datasketch's for our shingles.
 #[derive(Debug, Clone)]
@@ -61,15 +68,11 @@ impl MinHasher {
         self.unit
     }
 
-    /// Normalize `text` and list its shingles as byte spans of `scratch.padded`.
+    /// Normalize `text` and list its shingles as byte spans of the normalized text.
     fn prepare(&self, text: &str, scratch: &mut Scratch) {
         normalize_into(text, self.unit, &mut scratch.normalized);
         let normalized = &scratch.normalized;
         let bytes = normalized.text.as_bytes();
-        let padded = &mut scratch.padded;
-        padded.clear();
-        padded.extend_from_slice(bytes);
-        padded.resize(bytes.len() + 64, 0);
         let spans = &mut scratch.spans;
         spans.clear();
         match self.unit {
@@ -95,10 +98,13 @@ impl MinHasher {
     /// `sha1_hash32` of every shingle of `text`, in order (left in `scratch`).
     pub fn shingle_hashes<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [u32] {
         self.prepare(text, scratch);
-        let spans = &scratch.spans;
+        let (spans, normalized) = (&scratch.spans, &mut scratch.normalized.text);
+        let length = normalized.len();
+        normalized.push_str(PADDING);
         scratch.hashes.clear();
         let span = |i: usize| (spans[i].0 as usize, spans[i].1 as usize);
-        sha1_hash32_spans(&scratch.padded, spans.len(), span, &mut scratch.hashes);
+        sha1_hash32_spans(normalized.as_bytes(), spans.len(), span, &mut scratch.hashes);
+        normalized.truncate(length);
         &scratch.hashes
     }
 
@@ -109,9 +115,11 @@ impl MinHasher {
             panic!("signature_u32 needs the affine32 scheme");
         };
         out.fill(u32::MAX);
-        let hashes = self.shingle_hashes(text, scratch);
-        update_affine32(out, a, b, hashes);
-        !hashes.is_empty()
+        self.shingle_hashes(text, scratch);
+        scratch.mixed.clear();
+        scratch.mixed.extend(scratch.hashes.iter().map(|&h| fmix32(h)));
+        update_affine32_mixed(out, a, b, &scratch.mixed);
+        !scratch.hashes.is_empty()
     }
 
     /// The `legacy` signature of `text` into `out`; returns false when the text has no shingle.
@@ -182,7 +190,7 @@ pub fn shingles_array(texts: &dyn Array, ngram: usize, unit: Unit) -> Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::minhash::scheme::sha1_hash32;
+    use crate::minhash::scheme::{sha1_hash32, update_affine32};
 
     fn signature(scheme: Scheme, shingle_list: &[&[u8]]) -> Vec<u64> {
         let permutations = Permutations::new(128, 1, scheme).unwrap();

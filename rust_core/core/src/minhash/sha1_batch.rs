@@ -16,20 +16,20 @@ const ONE_BLOCK: usize = 55;
 /// Append `sha1_hash32(m)` of every message to `out`, in order.
 pub fn sha1_hash32_into<'a>(messages: impl IntoIterator<Item = &'a [u8]>, out: &mut Vec<u32>) {
     let messages: Vec<&[u8]> = messages.into_iter().collect();
+    let start = out.len();
+    out.resize(start + messages.len(), 0);
+    let out = &mut out[start..];
     #[cfg(target_arch = "x86_64")]
     {
         if shani::available() {
-            out.reserve(messages.len());
             // SAFETY: `available()` checked the CPU features; no window is claimed readable.
-            unsafe {
-                shani::hash_messages::<{ shani::LANES }>(messages.len(), |i| (messages[i], false), |words| {
-                    out.extend_from_slice(words)
-                })
-            };
+            unsafe { shani::hash_messages::<BATCH>(|i| (messages[i], false), out) };
             return;
         }
     }
-    out.extend(messages.into_iter().map(sha1_hash32));
+    for (slot, message) in out.iter_mut().zip(messages) {
+        *slot = sha1_hash32(message);
+    }
 }
 
 /// Append `sha1_hash32(&text[s..e])` for each of the `count` spans `span(i) = (s, e)`, in order.
@@ -39,25 +39,26 @@ pub fn sha1_hash32_into<'a>(messages: impl IntoIterator<Item = &'a [u8]>, out: &
 /// hashed).
 #[inline]
 pub fn sha1_hash32_spans(text: &[u8], count: usize, span: impl Fn(usize) -> (usize, usize), out: &mut Vec<u32>) {
-    out.reserve(count);
-    sha1_hash32_spans_batched::<BATCH>(text, count, span, |words| out.extend_from_slice(words));
+    sha1_hash32_spans_lanes::<BATCH>(text, count, span, out);
 }
 
 /// Messages hashed side by side. Measured on AMD Zen 3: from two messages on, the SHA
 /// unit's throughput (not the `sha1rnds4` latency) is the limit, and four or more cost
 /// register spills (each message holds six of the sixteen vector registers).
-pub const BATCH: usize = 3;
+const BATCH: usize = 3;
 
-/// [`sha1_hash32_spans`] with `L` messages side by side, handing the hashes to `emit` in
-/// order, in batches of at most `L` (public for the lane-count benchmark).
+/// [`sha1_hash32_spans`] with `L` messages side by side (public for the lane-count benchmark).
 #[doc(hidden)]
 #[inline]
-pub fn sha1_hash32_spans_batched<const L: usize>(
+pub fn sha1_hash32_spans_lanes<const L: usize>(
     text: &[u8],
     count: usize,
     span: impl Fn(usize) -> (usize, usize),
-    mut emit: impl FnMut(&[u32]),
+    out: &mut Vec<u32>,
 ) {
+    let start = out.len();
+    out.resize(start + count, 0);
+    let out = &mut out[start..];
     #[cfg(target_arch = "x86_64")]
     {
         if shani::available() {
@@ -67,20 +68,13 @@ pub fn sha1_hash32_spans_batched<const L: usize>(
             };
             // SAFETY: `available()` checked the CPU features, and a window is claimed
             // readable only when it lies inside `text`.
-            unsafe { shani::hash_messages::<L>(count, message, emit) };
+            unsafe { shani::hash_messages::<L>(message, out) };
             return;
         }
     }
-    let mut words = [0u32; L];
-    let mut first = 0;
-    while first < count {
-        let lanes = (count - first).min(L);
-        for (lane, word) in words[..lanes].iter_mut().enumerate() {
-            let (s, e) = span(first + lane);
-            *word = sha1_hash32(&text[s..e]);
-        }
-        emit(&words[..lanes]);
-        first += lanes;
+    for (i, slot) in out.iter_mut().enumerate() {
+        let (s, e) = span(i);
+        *slot = sha1_hash32(&text[s..e]);
     }
 }
 
@@ -91,7 +85,6 @@ mod shani {
 
     use super::{sha1_hash32, ONE_BLOCK};
 
-    pub const LANES: usize = super::BATCH;
     const INIT: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
 
     pub fn available() -> bool {
@@ -144,17 +137,14 @@ mod shani {
         Some(load_block(copy.as_ptr(), message.len()))
     }
 
-    /// Append the hash of each of the `count` messages `message(i) = (bytes, window)`.
+    /// Write the hash of message `i` to `out[i]`, for every `i`, where `message(i) = (bytes, window)`.
     ///
     /// # Safety
     /// The CPU has the features of `available()`; when `window` is true, the 64 bytes from
     /// `bytes.as_ptr()` are readable.
     #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-    pub unsafe fn hash_messages<'a, const LANES: usize>(
-        count: usize,
-        message: impl Fn(usize) -> (&'a [u8], bool),
-        mut emit: impl FnMut(&[u32]),
-    ) {
+    pub unsafe fn hash_messages<'a, const LANES: usize>(message: impl Fn(usize) -> (&'a [u8], bool), out: &mut [u32]) {
+        let count = out.len();
         let empty = block_of(&[], false).unwrap();
         let mut first = 0;
         while first < count {
@@ -168,16 +158,20 @@ mod shani {
                     None => long = true,
                 }
             }
-            let mut words = first_words(&blocks);
+            let words = first_words(&blocks);
+            if lanes == LANES {
+                out[first..first + LANES].copy_from_slice(&words);
+            } else {
+                out[first..first + lanes].copy_from_slice(&words[..lanes]);
+            }
             if long {
-                for (lane, word) in words[..lanes].iter_mut().enumerate() {
+                for lane in 0..lanes {
                     let (bytes, _) = message(first + lane);
                     if bytes.len() > ONE_BLOCK {
-                        *word = sha1_hash32(bytes);
+                        out[first + lane] = sha1_hash32(bytes);
                     }
                 }
             }
-            emit(&words[..lanes]);
             first += lanes;
         }
     }
