@@ -8,9 +8,9 @@
 //!     python -c "import sys; sys.path.insert(0, 'benchmarks'); from bench_dedup import load_reuters; \
 //!         open('/tmp/docs.bin', 'wb').write('\0'.join(load_reuters()[:10000]).encode())"
 //!
-//! The machine may be shared, and
-//! other work only ever adds time: each stage runs on chunks of 100 documents, each chunk
-//! `ROUNDS` times, and the fastest time of every chunk is summed.
+//! The machine may be shared, and other work only ever adds time: each stage runs on
+//! chunks of 100 documents, each chunk `ROUNDS` times, and the fastest time of every
+//! chunk is summed.
 
 use std::time::Instant;
 
