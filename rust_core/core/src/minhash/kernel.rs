@@ -150,25 +150,29 @@ impl MinHasher {
         let n = self.num_perm();
         Ok(match self.scheme() {
             Scheme::Affine32 => {
-                let mut values = vec![u32::MAX; column.len() * n];
+                // Zeroed (untouched pages from the allocator), each row written by its
+                // worker: the page faults and the fill happen in parallel.
+                let mut values = vec![0u32; column.len() * n];
                 values.par_chunks_mut(n).enumerate().with_min_len(32).for_each_init(
                     Scratch::default,
-                    |scratch, (row, out)| {
-                        if let Some(text) = column.get(row) {
+                    |scratch, (row, out)| match column.get(row) {
+                        Some(text) => {
                             self.signature_u32(text, scratch, out);
                         }
+                        None => out.fill(u32::MAX),
                     },
                 );
                 Signatures::U32(values)
             }
             Scheme::Legacy => {
-                let mut values = vec![u32::MAX as u64; column.len() * n];
+                let mut values = vec![0u64; column.len() * n];
                 values.par_chunks_mut(n).enumerate().with_min_len(32).for_each_init(
                     Scratch::default,
-                    |scratch, (row, out)| {
-                        if let Some(text) = column.get(row) {
+                    |scratch, (row, out)| match column.get(row) {
+                        Some(text) => {
                             self.signature_u64(text, scratch, out);
                         }
+                        None => out.fill(u32::MAX as u64),
                     },
                 );
                 Signatures::U64(values)
