@@ -22,7 +22,7 @@ pub enum Signatures {
 #[derive(Default)]
 pub struct Scratch {
     normalized: Normalized,
-    /// The byte span of each shingle in `padded`.
+    /// The byte span of each shingle in the normalized text.
     spans: Vec<(u32, u32)>,
     hashes: Vec<u32>,
     /// `fmix32` of each hash (affine32).
