@@ -3,8 +3,8 @@
 use arrow_array::Array;
 use rayon::prelude::*;
 
-use super::sha1_batch::sha1_hash32_into;
-use super::scheme::{update_affine32, update_legacy, Permutations, Scheme};
+use super::sha1_batch::sha1_hash32_spans;
+use super::scheme::{fmix32, update_affine32_mixed, update_legacy, Permutations, Scheme};
 use super::shingle::{for_each_shingle, normalize_into, Normalized, Unit};
 use crate::error::{AssayError, Result};
 use crate::strings::StringColumn;
@@ -22,9 +22,19 @@ pub enum Signatures {
 #[derive(Default)]
 pub struct Scratch {
     normalized: Normalized,
-    ranges: Vec<(usize, usize)>,
+    /// The byte span of each shingle in the normalized text.
+    spans: Vec<(u32, u32)>,
     hashes: Vec<u32>,
+    /// `fmix32` of each hash (affine32).
+    mixed: Vec<u32>,
 }
+
+/// Appended to the normalized text while its shingles are hashed, so every shingle's
+/// 64-byte window is readable (the SHA-1 kernel loads whole windows and masks them).
+const PADDING: &str = match std::str::from_utf8(&[0u8; 64]) {
+    Ok(zeros) => zeros,
+    Err(_) => panic!(),
+};
 
 /// Computes MinHash signatures identical to datasketch's for our shingles.
 #[derive(Debug, Clone)]
@@ -58,21 +68,43 @@ impl MinHasher {
         self.unit
     }
 
-    /// `sha1_hash32` of every shingle of `text`, left in `scratch.hashes`; returns their count.
-    pub fn shingle_hashes<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [u32] {
+    /// Normalize `text` and list its shingles as byte spans of the normalized text.
+    fn prepare(&self, text: &str, scratch: &mut Scratch) {
         normalize_into(text, self.unit, &mut scratch.normalized);
-        scratch.hashes.clear();
         let normalized = &scratch.normalized;
-        let mut ranges = std::mem::take(&mut scratch.ranges);
-        ranges.clear();
-        let base = normalized.text.as_ptr() as usize;
-        for_each_shingle(normalized, self.ngram, self.unit, |s| {
-            let start = s.as_ptr() as usize - base;
-            ranges.push((start, start + s.len()));
-        });
         let bytes = normalized.text.as_bytes();
-        sha1_hash32_into(ranges.iter().map(|&(a, b)| &bytes[a..b]), &mut scratch.hashes);
-        scratch.ranges = ranges;
+        let spans = &mut scratch.spans;
+        spans.clear();
+        match self.unit {
+            Unit::Word | Unit::Auto => {
+                // Straight from the token table: what `for_each_shingle` yields.
+                let (tokens, n) = (&normalized.tokens, self.ngram);
+                if tokens.len() >= n {
+                    spans.extend(tokens.iter().zip(&tokens[n - 1..]).map(|(first, last)| (first.0, last.1)));
+                } else if !tokens.is_empty() {
+                    spans.push((0, bytes.len() as u32));
+                }
+            }
+            Unit::Char => {
+                let base = bytes.as_ptr() as usize;
+                for_each_shingle(normalized, self.ngram, self.unit, |s| {
+                    let start = s.as_ptr() as usize - base;
+                    spans.push((start as u32, (start + s.len()) as u32));
+                });
+            }
+        }
+    }
+
+    /// `sha1_hash32` of every shingle of `text`, in order (left in `scratch`).
+    pub fn shingle_hashes<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [u32] {
+        self.prepare(text, scratch);
+        let (spans, normalized) = (&scratch.spans, &mut scratch.normalized.text);
+        let length = normalized.len();
+        normalized.push_str(PADDING);
+        scratch.hashes.clear();
+        let span = |i: usize| (spans[i].0 as usize, spans[i].1 as usize);
+        sha1_hash32_spans(normalized.as_bytes(), spans.len(), span, &mut scratch.hashes);
+        normalized.truncate(length);
         &scratch.hashes
     }
 
@@ -83,9 +115,11 @@ impl MinHasher {
             panic!("signature_u32 needs the affine32 scheme");
         };
         out.fill(u32::MAX);
-        let hashes = self.shingle_hashes(text, scratch);
-        update_affine32(out, a, b, hashes);
-        !hashes.is_empty()
+        self.shingle_hashes(text, scratch);
+        scratch.mixed.clear();
+        scratch.mixed.extend(scratch.hashes.iter().map(|&h| fmix32(h)));
+        update_affine32_mixed(out, a, b, &scratch.mixed);
+        !scratch.hashes.is_empty()
     }
 
     /// The `legacy` signature of `text` into `out`; returns false when the text has no shingle.
@@ -116,25 +150,29 @@ impl MinHasher {
         let n = self.num_perm();
         Ok(match self.scheme() {
             Scheme::Affine32 => {
-                let mut values = vec![u32::MAX; column.len() * n];
+                // Zeroed (untouched pages from the allocator), each row written by its
+                // worker: the page faults and the fill happen in parallel.
+                let mut values = vec![0u32; column.len() * n];
                 values.par_chunks_mut(n).enumerate().with_min_len(32).for_each_init(
                     Scratch::default,
-                    |scratch, (row, out)| {
-                        if let Some(text) = column.get(row) {
+                    |scratch, (row, out)| match column.get(row) {
+                        Some(text) => {
                             self.signature_u32(text, scratch, out);
                         }
+                        None => out.fill(u32::MAX),
                     },
                 );
                 Signatures::U32(values)
             }
             Scheme::Legacy => {
-                let mut values = vec![u32::MAX as u64; column.len() * n];
+                let mut values = vec![0u64; column.len() * n];
                 values.par_chunks_mut(n).enumerate().with_min_len(32).for_each_init(
                     Scratch::default,
-                    |scratch, (row, out)| {
-                        if let Some(text) = column.get(row) {
+                    |scratch, (row, out)| match column.get(row) {
+                        Some(text) => {
                             self.signature_u64(text, scratch, out);
                         }
+                        None => out.fill(u32::MAX as u64),
                     },
                 );
                 Signatures::U64(values)
@@ -156,7 +194,7 @@ pub fn shingles_array(texts: &dyn Array, ngram: usize, unit: Unit) -> Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::minhash::scheme::sha1_hash32;
+    use crate::minhash::scheme::{sha1_hash32, update_affine32};
 
     fn signature(scheme: Scheme, shingle_list: &[&[u8]]) -> Vec<u64> {
         let permutations = Permutations::new(128, 1, scheme).unwrap();

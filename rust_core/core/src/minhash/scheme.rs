@@ -150,33 +150,28 @@ impl Permutations {
 
 /// Fold input hashes into an `affine32` signature (`signature` starts at `u32::MAX`).
 pub fn update_affine32(signature: &mut [u32], a: &[u32], b: &[u32], hashes: &[u32]) {
+    let mixed: Vec<u32> = hashes.iter().map(|&h| fmix32(h)).collect();
+    update_affine32_mixed(signature, a, b, &mixed);
+}
+
+/// [`update_affine32`] for hashes already passed through [`fmix32`].
+pub fn update_affine32_mixed(signature: &mut [u32], a: &[u32], b: &[u32], mixed: &[u32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { update_affine32_avx2(signature, a, b, hashes) };
+            unsafe { update_affine32_avx2(signature, a, b, mixed) };
             return;
         }
     }
-    update_affine32_portable(signature, a, b, hashes);
+    update_affine32_portable(signature, a, b, mixed);
 }
 
 #[inline(always)]
-fn update_affine32_portable(signature: &mut [u32], a: &[u32], b: &[u32], hashes: &[u32]) {
+fn update_affine32_portable(signature: &mut [u32], a: &[u32], b: &[u32], mixed: &[u32]) {
     const LANES: usize = 8;
     let n = signature.len();
     let (a, b) = (&a[..n], &b[..n]);
-    let mut on_stack = [0u32; 512];
-    let on_heap: Vec<u32>;
-    let mixed: &[u32] = if hashes.len() <= on_stack.len() {
-        for (m, &h) in on_stack.iter_mut().zip(hashes) {
-            *m = fmix32(h);
-        }
-        &on_stack[..hashes.len()]
-    } else {
-        on_heap = hashes.iter().map(|&h| fmix32(h)).collect();
-        &on_heap
-    };
     // Eight permutations at a time stay in one vector register across all hashes.
     let whole = n - n % LANES;
     for start in (0..whole).step_by(LANES) {
@@ -197,10 +192,38 @@ fn update_affine32_portable(signature: &mut [u32], a: &[u32], b: &[u32], hashes:
     }
 }
 
+/// Four vectors of eight permutations (32 values) stay in registers across all hashes:
+/// a, b and the running minimum take 12 of the 16 AVX2 registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn update_affine32_avx2(signature: &mut [u32], a: &[u32], b: &[u32], hashes: &[u32]) {
-    update_affine32_portable(signature, a, b, hashes)
+unsafe fn update_affine32_avx2(signature: &mut [u32], a: &[u32], b: &[u32], mixed: &[u32]) {
+    use std::arch::x86_64::*;
+    const BLOCK: usize = 32;
+    let n = signature.len();
+    let (a, b) = (&a[..n], &b[..n]);
+    let whole = n - n % BLOCK;
+    let load = |values: &[u32], at: usize| _mm256_loadu_si256(values.as_ptr().add(at) as *const __m256i);
+    for start in (0..whole).step_by(BLOCK) {
+        let (a0, a1, a2, a3) = (load(a, start), load(a, start + 8), load(a, start + 16), load(a, start + 24));
+        let (b0, b1, b2, b3) = (load(b, start), load(b, start + 8), load(b, start + 16), load(b, start + 24));
+        let out = signature.as_mut_ptr().add(start) as *mut __m256i;
+        let (mut m0, mut m1, mut m2, mut m3) =
+            (_mm256_loadu_si256(out), _mm256_loadu_si256(out.add(1)), _mm256_loadu_si256(out.add(2)), _mm256_loadu_si256(out.add(3)));
+        for &x in mixed {
+            let x = _mm256_set1_epi32(x as i32);
+            m0 = _mm256_min_epu32(m0, _mm256_add_epi32(_mm256_mullo_epi32(a0, x), b0));
+            m1 = _mm256_min_epu32(m1, _mm256_add_epi32(_mm256_mullo_epi32(a1, x), b1));
+            m2 = _mm256_min_epu32(m2, _mm256_add_epi32(_mm256_mullo_epi32(a2, x), b2));
+            m3 = _mm256_min_epu32(m3, _mm256_add_epi32(_mm256_mullo_epi32(a3, x), b3));
+        }
+        _mm256_storeu_si256(out, m0);
+        _mm256_storeu_si256(out.add(1), m1);
+        _mm256_storeu_si256(out.add(2), m2);
+        _mm256_storeu_si256(out.add(3), m3);
+    }
+    if whole < n {
+        update_affine32_portable(&mut signature[whole..], &a[whole..], &b[whole..], mixed);
+    }
 }
 
 /// Fold input hashes into a `legacy` signature (`signature` starts at `2^32 - 1`).
