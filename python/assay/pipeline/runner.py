@@ -330,6 +330,9 @@ def run_pipeline(
                 results.append(orjson.loads(marker.read_bytes()))
                 resumed_state = staging.state_dir(unit)
                 done_bytes[unit.input_index] += unit.file.size
+                done_rows[unit.input_index] += results[-1]["rows_read"]
+                for total, done in zip(step_totals, results[-1]["steps"]):
+                    total.add(done)
                 continue
             if resuming:
                 staging.discard_from(unit)
