@@ -45,6 +45,15 @@ def _to_arrow_table_like(data: Any) -> pa.Table | pa.RecordBatch | None:
     return None
 
 
+def single_array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous ``pyarrow.Array`` (chunks are concatenated).
+
+    >>> single_array(pa.chunked_array([["a"], ["b"]])).to_pylist()
+    ['a', 'b']
+    """
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
 def column_of(data: Any, column: str = "text") -> Any:
     """Return the string column ``column`` of ``data`` as an Arrow-exporting object.
 

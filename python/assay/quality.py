@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import pyarrow as pa
 
 from assay import _core
-from assay._data import _to_arrow_table_like, column_of
+from assay._data import _to_arrow_table_like, column_of, single_array
 
 __all__ = ["FILTERS", "apply_filter", "apply_filters", "quality_signals", "row_languages"]
 
@@ -53,8 +53,7 @@ def _instruction(data: Any, params: Mapping[str, Any]) -> pa.Table:
     def array(name: str) -> pa.Array | None:
         if name not in present:
             return None
-        column = table.column(name)
-        return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        return single_array(table.column(name))
 
     return _core.instruction_filter(
         array("instruction"),
@@ -148,21 +147,16 @@ def row_languages(data: Any, *, column: str = "text") -> pa.Array:
 
     from assay.stats import text_stats
 
-    by_script = pc.if_else(
-        pc.greater_equal(pc.fill_null(text_stats(column_of(data, column)).column("cjk_ratio"), 0.0),
-                         CJK_RATIO_FOR_CHINESE),
-        "zh", "en",
-    )
+    cjk_ratio = single_array(text_stats(column_of(data, column)).column("cjk_ratio"))
+    by_script = pc.if_else(pc.greater_equal(pc.fill_null(cjk_ratio, 0.0), CJK_RATIO_FOR_CHINESE), "zh", "en")
     table = _to_arrow_table_like(data)
     if table is None or "lang" not in table.schema.names:
-        return by_script.combine_chunks() if isinstance(by_script, pa.ChunkedArray) else by_script
-    lang = table.column("lang")
-    lang = lang.combine_chunks() if isinstance(lang, pa.ChunkedArray) else lang
-    base = pc.struct_field(pc.extract_regex(pc.utf8_lower(lang), r"^(?P<base>[a-z]+)"), "base")
+        return by_script
+    lang = pc.utf8_lower(single_array(table.column("lang")))
+    base = pc.struct_field(pc.extract_regex(lang, r"^(?P<base>[a-z]+)"), "base")
     chinese = pc.is_in(base, value_set=pa.array(sorted(CHINESE_CODES)))
     by_lang = pc.if_else(pc.is_valid(base), pc.if_else(chinese, "zh", "en"), pa.scalar(None, pa.string()))
-    languages = pc.coalesce(by_lang, by_script)
-    return languages.combine_chunks() if isinstance(languages, pa.ChunkedArray) else languages
+    return pc.coalesce(by_lang, by_script)
 
 
 def _apply_filters_by_row_language(data: Any, specs: list[tuple[str, dict[str, Any]]], column: str) -> pa.Table:
@@ -170,10 +164,10 @@ def _apply_filters_by_row_language(data: Any, specs: list[tuple[str, dict[str, A
     import numpy as np
     import pyarrow.compute as pc
 
-    languages = row_languages(data, column=column)
     table = _to_arrow_table_like(data)
     if table is None:
         table = pa.table({column: column_of(data, column)})
+    languages = row_languages(table, column=column)
     reasons = pa.nulls(len(languages), pa.string())
     for language in ("en", "zh"):
         rows = np.flatnonzero(pc.equal(languages, language).to_numpy(zero_copy_only=False))
@@ -184,7 +178,7 @@ def _apply_filters_by_row_language(data: Any, specs: list[tuple[str, dict[str, A
         part = apply_filters(table.take(rows), specs, column=column, language=language)
         positions = np.full(len(languages), -1, dtype=np.int64)
         positions[rows] = np.arange(len(rows))
-        scattered = part.column("reason").combine_chunks().take(pa.array(positions, mask=positions < 0))
+        scattered = single_array(part.column("reason")).take(pa.array(positions, mask=positions < 0))
         reasons = pc.coalesce(reasons, scattered)
     return pa.table({"keep": pc.is_null(reasons), "reason": reasons.cast(pa.string())})
 

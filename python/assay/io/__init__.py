@@ -216,7 +216,7 @@ class RecordReader:
         import pyarrow.compute as pc
 
         ids = batch.column("id")
-        own = pa.array(pc.is_valid(ids).to_numpy(zero_copy_only=False))
+        own = pc.is_valid(ids)
         duplicate = np.zeros(batch.num_rows, dtype=bool)
         duplicate[own.to_numpy(zero_copy_only=False)] = self.ids.seen_before(
             pc.fill_null(batch.column("source"), self.source).filter(own), ids.filter(own))

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import AliasChoices, ConfigDict, Field, field_validator
 
-from assay.quality import FILTERS, apply_filters
+from assay.quality import FILTERS, apply_filters, quality_signals
 from assay.steps import Step, StepParams, mark_removed, register
 
 
@@ -39,9 +39,11 @@ class FilterParams(StepParams):
     @field_validator("language")
     @classmethod
     def _supported(cls, language: str) -> str:
-        base = language.replace("_", "-").split("-")[0].lower()
-        if base not in ("auto", "en", "eng", "zh", "cmn", "zho", "chi"):
-            raise ValueError(f"language must be 'en', 'zh' or 'auto', got {language!r}")
+        if language != "auto":
+            try:  # the Rust core's language parser decides what the filters accept
+                quality_signals(pa.array([], pa.string()), language=language)
+            except ValueError:
+                raise ValueError(f"language must be 'en', 'zh' or 'auto', got {language!r}") from None
         return language
 
     @field_validator("filters")
