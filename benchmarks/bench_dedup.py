@@ -190,13 +190,20 @@ def quality(docs: list[str], kinds: list[str]) -> list[dict]:
 
 
 def _median_rate(fn, count: int, repeats: int) -> tuple[float, float]:
+    # The collector is off while timing (no collection pauses inside a run for any peer).
+    # A gc.collect() right before each run slowed the next 2-thread assay run by ~20%
+    # and not the 1-thread one, which made the thread scaling look worse than it is.
     walls, cpus = [], []
-    for _ in range(repeats):
-        gc.collect()
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            walls.append(time.perf_counter() - w)
+            cpus.append(time.process_time() - c)
+    finally:
+        gc.enable()
     return count / statistics.median(walls), count / statistics.median(cpus)
 
 
@@ -210,7 +217,9 @@ def speed_worker(threads: int, count: int, repeats: int) -> None:
     assert assay.thread_count() == threads
     result = {"threads": threads, "docs": len(docs),
               "mean_bytes": float(np.mean([len(d.encode()) for d in docs]))}
-    assay.minhash(array[:100])  # warm up the pool
+    # Warm up the same way at every thread count: the pool, and the allocator's pages for
+    # the output (the first call faults them in).
+    assay.minhash(array)
     result["assay"] = _median_rate(lambda: assay.minhash(array), len(docs), repeats)
     if threads == 1:
         import rensa
@@ -232,7 +241,6 @@ def speed_worker(threads: int, count: int, repeats: int) -> None:
 
         result["datasketch_affine32"] = _median_rate(run_datasketch, len(few), repeats)
         result["rensa"] = _median_rate(run_rensa, len(shingle_lists), repeats)
-        result["assay"] = _median_rate(lambda: assay.minhash(array), len(docs), repeats)
     print(json.dumps(result))
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -23,7 +24,9 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _fail(message: str) -> None:
-    error_console.print(f"[bold red]error:[/] {message}")
+    # soft_wrap: paths in errors stay on one line (copyable, greppable); escape: "[" in
+    # a path or value is text, not markup.
+    error_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     sys.exit(2)
 
 

@@ -1,4 +1,5 @@
-//! One-thread MinHash throughput, by stage (normalize, + SHA-1, + permutations, Arrow kernel).
+//! One-thread MinHash throughput, by stage (normalize, + SHA-1, + permutations, Arrow kernel),
+//! with the SHA-1 and permutation kernels also timed on their non-AVX-512 paths.
 //!
 //!     cargo run --release -p assay-core --example minhash_throughput -- DOCS_FILE [ROUNDS]
 //!
@@ -15,9 +16,9 @@
 use std::time::Instant;
 
 use arrow_array::StringArray;
-use assay_core::minhash::sha1_batch::sha1_hash32_spans_lanes;
+use assay_core::minhash::sha1_batch::{sha1_hash32_spans, sha1_hash32_spans_lanes};
 use assay_core::minhash::shingle::{normalize_into, Normalized};
-use assay_core::minhash::scheme::{fmix32, update_affine32, update_affine32_mixed};
+use assay_core::minhash::scheme::{fmix32, update_affine32, update_affine32_mixed, update_affine32_mixed_avx2};
 use assay_core::minhash::{MinHasher, Permutations, Scheme, Scratch, Unit};
 
 const CHUNK: usize = 100;
@@ -111,9 +112,32 @@ fn main() {
     sha1_only!(2);
     sha1_only!(3);
     sha1_only!(4);
+    report(
+        "sha1 only, default",
+        best_seconds(n, rounds, |chunk| {
+            for (text, tokens) in &padded[chunk] {
+                hashes.clear();
+                if tokens.len() >= 5 {
+                    let span = |i: usize| (tokens[i].0 as usize, tokens[i + 4].1 as usize);
+                    sha1_hash32_spans(text, tokens.len() - 4, span, &mut hashes);
+                }
+                sink += hashes.len() as u64;
+            }
+        }),
+    );
     let mut out = vec![0u32; 128];
     report(
-        "permutations",
+        "permutations, AVX2",
+        best_seconds(n, rounds, |chunk| {
+            for mixed in &all_mixed[chunk] {
+                out.fill(u32::MAX);
+                update_affine32_mixed_avx2(&mut out, &a, &b, mixed);
+                sink += out[0] as u64;
+            }
+        }),
+    );
+    report(
+        "permutations, default",
         best_seconds(n, rounds, |chunk| {
             for mixed in &all_mixed[chunk] {
                 out.fill(u32::MAX);

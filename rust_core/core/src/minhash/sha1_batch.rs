@@ -1,12 +1,17 @@
 //! `sha1_hash32` of many short messages at once.
 //!
-//! datasketch hashes every shingle with SHA-1, and one SHA-1 block is a long chain of
-//! dependent `sha1rnds4` instructions. With the x86 SHA extensions we run several
-//! independent one-block messages (shingles up to 55 bytes) side by side so their
-//! chains overlap, and build each padded block in registers straight from the text
-//! (masked 16-byte loads: no zeroing, no byte copies, no store-to-load forwarding
-//! stalls). Longer messages and CPUs without the extensions take the plain path. Only
-//! the first 32-bit word of the digest is computed.
+//! datasketch hashes every shingle with SHA-1, which is most of the cost of a signature.
+//! Two batch kernels compute many independent one-block messages (shingles up to 55
+//! bytes) at once, each building the padded blocks in registers straight from the text:
+//!
+//! - with AVX-512 (F + BW), sixteen messages run in the sixteen 32-bit lanes of one
+//!   vector: rotates and the round functions are single instructions there (`vprold`,
+//!   `vpternlogd`), so a message costs about half the time one `sha1rnds4` chain needs;
+//! - with the SHA extensions, a few messages run side by side so their dependent
+//!   `sha1rnds4` chains overlap.
+//!
+//! Longer messages and CPUs with neither take the plain path. Only the first 32-bit word
+//! of the digest is computed.
 
 use super::scheme::sha1_hash32;
 
@@ -21,6 +26,11 @@ pub fn sha1_hash32_into<'a>(messages: impl IntoIterator<Item = &'a [u8]>, out: &
     let out = &mut out[start..];
     #[cfg(target_arch = "x86_64")]
     {
+        if avx512::available() {
+            // SAFETY: `available()` checked the CPU features.
+            unsafe { avx512::hash_messages(|i| messages[i], out) };
+            return;
+        }
         if shani::available() {
             // SAFETY: `available()` checked the CPU features; no window is claimed readable.
             unsafe { shani::hash_messages::<BATCH>(|i| (messages[i], false), out) };
@@ -39,15 +49,31 @@ pub fn sha1_hash32_into<'a>(messages: impl IntoIterator<Item = &'a [u8]>, out: &
 /// hashed).
 #[inline]
 pub fn sha1_hash32_spans(text: &[u8], count: usize, span: impl Fn(usize) -> (usize, usize), out: &mut Vec<u32>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx512::available() {
+            let start = out.len();
+            out.resize(start + count, 0);
+            let message = |i| {
+                let (s, e) = span(i);
+                &text[s..e]
+            };
+            // SAFETY: `available()` checked the CPU features.
+            unsafe { avx512::hash_messages(message, &mut out[start..]) };
+            return;
+        }
+    }
     sha1_hash32_spans_lanes::<BATCH>(text, count, span, out);
 }
 
-/// Messages hashed side by side. Measured on AMD Zen 3: from two messages on, the SHA
-/// unit's throughput (not the `sha1rnds4` latency) is the limit, and four or more cost
-/// register spills (each message holds six of the sixteen vector registers).
+/// Messages hashed side by side on the SHA extensions. Measured on AMD Zen 3: from two
+/// messages on, the SHA unit's throughput (not the `sha1rnds4` latency) is the limit,
+/// and four or more cost register spills (each message holds six of the sixteen vector
+/// registers).
 const BATCH: usize = 3;
 
-/// [`sha1_hash32_spans`] with `L` messages side by side (public for the lane-count benchmark).
+/// [`sha1_hash32_spans`] on the SHA extensions with `L` messages side by side, whatever
+/// else the CPU has (public for the kernel benchmark).
 #[doc(hidden)]
 #[inline]
 pub fn sha1_hash32_spans_lanes<const L: usize>(
@@ -75,6 +101,148 @@ pub fn sha1_hash32_spans_lanes<const L: usize>(
     for (i, slot) in out.iter_mut().enumerate() {
         let (s, e) = span(i);
         *slot = sha1_hash32(&text[s..e]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+    use std::sync::OnceLock;
+
+    use super::{sha1_hash32, ONE_BLOCK};
+
+    const LANES: usize = 16;
+    const H0: i32 = 0x6745_2301;
+    const INIT: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    const K: [u32; 4] = [0x5A82_7999, 0x6ED9_EBA1, 0x8F1B_BCDC, 0xCA62_C1D6];
+    /// `vpternlogd` truth tables of the round functions: choose, parity, majority.
+    const CHOOSE: i32 = 0xCA;
+    const PARITY: i32 = 0x96;
+    const MAJORITY: i32 = 0xE8;
+
+    pub fn available() -> bool {
+        static AVAILABLE: OnceLock<bool> = OnceLock::new();
+        *AVAILABLE.get_or_init(|| is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw"))
+    }
+
+    /// Reverses the bytes of every 32-bit word (`vpshufb` indices).
+    #[inline(always)]
+    unsafe fn byte_swap() -> __m512i {
+        _mm512_set4_epi32(0x0C0D_0E0F, 0x0809_0A0B, 0x0405_0607, 0x0001_0203)
+    }
+
+    /// The padded block of a message of at most 55 bytes as sixteen big-endian words.
+    /// The masked load touches only the message's own bytes.
+    #[inline(always)]
+    unsafe fn load_block(message: &[u8]) -> __m512i {
+        let len = message.len();
+        let data = _mm512_maskz_loadu_epi8((1u64 << len) - 1, message.as_ptr() as *const i8);
+        let padded = _mm512_mask_mov_epi8(data, 1u64 << len, _mm512_set1_epi8(0x80u8 as i8));
+        _mm512_shuffle_epi8(padded, byte_swap())
+    }
+
+    /// Rows of sixteen 32-bit words to columns: `out[c]` lane `r` = `rows[r]` lane `c`.
+    #[inline(always)]
+    unsafe fn transpose(rows: &[__m512i; 16]) -> [__m512i; 16] {
+        let mut pairs = [_mm512_setzero_si512(); 16];
+        for i in 0..8 {
+            pairs[2 * i] = _mm512_unpacklo_epi32(rows[2 * i], rows[2 * i + 1]);
+            pairs[2 * i + 1] = _mm512_unpackhi_epi32(rows[2 * i], rows[2 * i + 1]);
+        }
+        // quads[4g + j], 128-bit lane l: word 4l + j of rows 4g..4g+3.
+        let mut quads = [_mm512_setzero_si512(); 16];
+        for g in 0..4 {
+            quads[4 * g] = _mm512_unpacklo_epi64(pairs[4 * g], pairs[4 * g + 2]);
+            quads[4 * g + 1] = _mm512_unpackhi_epi64(pairs[4 * g], pairs[4 * g + 2]);
+            quads[4 * g + 2] = _mm512_unpacklo_epi64(pairs[4 * g + 1], pairs[4 * g + 3]);
+            quads[4 * g + 3] = _mm512_unpackhi_epi64(pairs[4 * g + 1], pairs[4 * g + 3]);
+        }
+        // Then a 4 x 4 transpose of 128-bit lanes among quads[j], [4 + j], [8 + j], [12 + j].
+        let mut columns = [_mm512_setzero_si512(); 16];
+        for j in 0..4 {
+            let low01 = _mm512_shuffle_i32x4::<0x44>(quads[j], quads[4 + j]);
+            let high01 = _mm512_shuffle_i32x4::<0xEE>(quads[j], quads[4 + j]);
+            let low23 = _mm512_shuffle_i32x4::<0x44>(quads[8 + j], quads[12 + j]);
+            let high23 = _mm512_shuffle_i32x4::<0xEE>(quads[8 + j], quads[12 + j]);
+            columns[j] = _mm512_shuffle_i32x4::<0x88>(low01, low23);
+            columns[4 + j] = _mm512_shuffle_i32x4::<0xDD>(low01, low23);
+            columns[8 + j] = _mm512_shuffle_i32x4::<0x88>(high01, high23);
+            columns[12 + j] = _mm512_shuffle_i32x4::<0xDD>(high01, high23);
+        }
+        columns
+    }
+
+    /// One SHA-1 round in every lane; `state` is (a, b, c, d, e), `w` the ring of the last
+    /// sixteen schedule words.
+    #[inline(always)]
+    unsafe fn round<const I: usize, const F: i32>(state: &mut [__m512i; 5], w: &mut [__m512i; 16], k: __m512i) {
+        if I >= 16 {
+            let mixed = _mm512_ternarylogic_epi32::<PARITY>(w[(I + 13) % 16], w[(I + 8) % 16], w[(I + 2) % 16]);
+            w[I % 16] = _mm512_rol_epi32::<1>(_mm512_xor_si512(mixed, w[I % 16]));
+        }
+        let [a, b, c, d, e] = *state;
+        let f = _mm512_ternarylogic_epi32::<F>(b, c, d);
+        let t = _mm512_add_epi32(_mm512_add_epi32(_mm512_rol_epi32::<5>(a), f), _mm512_add_epi32(e, _mm512_add_epi32(w[I % 16], k)));
+        *state = [t, a, _mm512_rol_epi32::<30>(b), c, d];
+    }
+
+    macro_rules! rounds {
+        ($state:ident, $w:ident, $f:expr, $k:expr; $($i:literal)*) => {
+            let k = _mm512_set1_epi32($k as i32);
+            $(round::<$i, { $f }>(&mut $state, &mut $w, k);)*
+        };
+    }
+
+    /// `sha1_hash32` of the sixteen one-block messages whose padded blocks are `rows`.
+    #[inline(always)]
+    unsafe fn hash_blocks(rows: &[__m512i; 16], lengths: __m512i) -> __m512i {
+        let mut w = transpose(rows);
+        // The last word is the message length in bits (the one before it stays 0).
+        w[15] = _mm512_slli_epi32::<3>(lengths);
+        let mut state = INIT.map(|v| _mm512_set1_epi32(v as i32));
+        rounds!(state, w, CHOOSE, K[0]; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19);
+        rounds!(state, w, PARITY, K[1]; 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39);
+        rounds!(state, w, MAJORITY, K[2]; 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59);
+        rounds!(state, w, PARITY, K[3]; 60 61 62 63 64 65 66 67 68 69 70 71 72 73 74 75 76 77 78 79);
+        // The digest's first 4 bytes are H0 + a big-endian; sha1_hash32 reads them little-endian.
+        _mm512_shuffle_epi8(_mm512_add_epi32(state[0], _mm512_set1_epi32(H0)), byte_swap())
+    }
+
+    /// Write the hash of `message(i)` to `out[i]`, for every `i`.
+    ///
+    /// # Safety
+    /// The CPU has the features of `available()`.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub unsafe fn hash_messages<'a>(message: impl Fn(usize) -> &'a [u8], out: &mut [u32]) {
+        let count = out.len();
+        let mut first = 0;
+        while first < count {
+            let lanes = (count - first).min(LANES);
+            let mut rows = [_mm512_setzero_si512(); 16];
+            let mut lengths = [0u32; LANES];
+            let mut long = false;
+            for lane in 0..lanes {
+                let bytes = message(first + lane);
+                if bytes.len() > ONE_BLOCK {
+                    long = true;
+                } else {
+                    rows[lane] = load_block(bytes);
+                    lengths[lane] = bytes.len() as u32;
+                }
+            }
+            let hashes = hash_blocks(&rows, _mm512_loadu_si512(lengths.as_ptr() as *const _));
+            let mask = if lanes == LANES { u16::MAX } else { (1u16 << lanes) - 1 };
+            _mm512_mask_storeu_epi32(out.as_mut_ptr().add(first) as *mut i32, mask, hashes);
+            if long {
+                for lane in 0..lanes {
+                    let bytes = message(first + lane);
+                    if bytes.len() > ONE_BLOCK {
+                        out[first + lane] = sha1_hash32(bytes);
+                    }
+                }
+            }
+            first += lanes;
+        }
     }
 }
 
@@ -266,10 +434,13 @@ mod tests {
             };
             let mut got = vec![7u32];
             sha1_hash32_spans(&text, count, span, &mut got);
-            assert_eq!(got.len(), count + 1);
+            // The SHA-extension kernel, also where the AVX-512 one is used.
+            sha1_hash32_spans_lanes::<3>(&text, count, span, &mut got);
+            assert_eq!(got.len(), 2 * count + 1);
             for i in 0..count {
                 let (s, e) = span(i);
                 assert_eq!(got[i + 1], reference(&text[s..e]), "count {count} span {i}");
+                assert_eq!(got[count + i + 1], reference(&text[s..e]), "SHA extensions, count {count} span {i}");
             }
         }
     }
