@@ -2,6 +2,7 @@
 
     python benchmarks/bench_dedup.py                 # quality + speed + index size
     python benchmarks/bench_dedup.py --million       # also 1,000,000 documents, peak RSS
+    python benchmarks/bench_dedup.py --skip-quality --skip-speed --languages   # per language
 
 Input: Reuters-21578 (../shared/data/web, title + body) plus planted near-duplicates:
 copies of real English (Reuters) and Chinese (BELLE eval answers, GAOKAO questions with
@@ -16,7 +17,9 @@ documents have J >= 0.7 with their cluster's survivor.
 Speed: signatures per second from Arrow text (assay: normalization and shingling
 included) against datasketch ``affine32`` and rensa ``RMinHash``, both fed the same
 pre-built shingles; one thread for all, then assay on 2 threads. Medians of repeats,
-wall clock, plus CPU time for the one-thread runs (the machine is shared).
+wall clock, plus CPU time for the one-thread runs (the machine is shared). With
+``--languages``, the same one-thread comparison per language on real sentences in 11
+languages and scripts (../shared/data/langid, Leipzig web corpora).
 """
 from __future__ import annotations
 
@@ -268,6 +271,75 @@ def speed(count: int, repeats: int) -> dict:
     return {"one": one, "two": two, "ratios": ratios}
 
 
+LINGUA = DATA / "langid" / "lingua_sentences_75lang.jsonl.gz"
+LANGUAGES = ("en", "de", "fr", "ru", "el", "ar", "hi", "zh", "ja", "ko", "th")
+
+
+def language_docs(sentences_per_doc: int = 8) -> dict[str, list[str]]:
+    """Per language, documents of 8 consecutive real sentences (Leipzig web corpora)."""
+    by_language: dict[str, list[str]] = {}
+    with gzip.open(LINGUA, "rt", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            by_language.setdefault(row["lang"], []).append(row["text"])
+    n = sentences_per_doc
+    return {lang: [" ".join(s[i:i + n]) for i in range(0, len(s) - n + 1, n)]
+            for lang, s in by_language.items() if lang in LANGUAGES}
+
+
+def languages_worker(repeats: int) -> None:
+    """One thread (RAYON_NUM_THREADS=1): per language, assay from Arrow text against
+    datasketch and rensa fed the same pre-built shingles; prints one JSON line."""
+    import assay
+    import rensa
+    from datasketch import MinHash
+
+    results = {}
+    for lang, docs in language_docs().items():
+        docs = docs * max(1, 1000 // len(docs))  # about 1,000 documents each
+        array = pa.array(docs, pa.large_string())
+        shingle_lists = [assay.shingles(d) for d in docs]
+        few = shingle_lists[:100]
+
+        def run_datasketch():
+            for s in few:
+                MinHash(num_perm=128, seed=1, scheme="affine32").update_batch(s)
+
+        def run_rensa():
+            for s in shingle_lists:
+                m = rensa.RMinHash(num_perm=128, seed=1)
+                m.update(s)
+                m.digest()
+
+        assay.minhash(array)
+        lengths = [len(x) for s in shingle_lists for x in s]
+        results[lang] = {
+            "docs": len(docs),
+            "bytes_per_doc": float(np.mean([len(d.encode()) for d in docs])),
+            "shingles_per_doc": len(lengths) / len(docs),
+            "multi_block_shingles": float(np.mean(np.array(lengths) > 55)),
+            "assay": _median_rate(lambda: assay.minhash(array), len(docs), repeats)[0],
+            "datasketch_affine32": _median_rate(run_datasketch, len(few), repeats)[0],
+            "rensa": _median_rate(run_rensa, len(docs), repeats)[0],
+        }
+    print(json.dumps(results))
+
+
+def languages(repeats: int) -> dict:
+    env = dict(os.environ, RAYON_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, __file__, "--languages-worker", "--repeats", str(repeats)],
+                         env=env, capture_output=True, text=True, check=True)
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    print("one thread, docs/s (8 sentences per document; shingles > 55 bytes need 2+ SHA-1 blocks):")
+    print(f"  {'lang':4s} {'bytes/doc':>9s} {'shingles':>8s} {'>55 B':>6s} {'assay':>9s} {'datasketch':>10s} "
+          f"{'rensa':>9s} {'vs datasketch':>13s} {'vs rensa':>8s}")
+    for lang, r in results.items():
+        print(f"  {lang:4s} {r['bytes_per_doc']:9.0f} {r['shingles_per_doc']:8.0f} {r['multi_block_shingles']:6.0%} "
+              f"{r['assay']:9,.0f} {r['datasketch_affine32']:10,.0f} {r['rensa']:9,.0f} "
+              f"{r['assay'] / r['datasketch_affine32']:12.1f}x {r['assay'] / r['rensa']:7.2f}x")
+    return results
+
+
 def million(total: int = 1_000_000, batch_size: int = 50_000) -> None:
     """Deduplicate `total` documents (Reuters with planted edits) in batches; peak RSS."""
     import assay
@@ -306,11 +378,17 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=10_000, help="documents for the speed runs")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--million", action="store_true", help="also dedup 1,000,000 documents")
+    parser.add_argument("--languages", action="store_true",
+                        help="also the speed per language (real sentences in 11 languages and scripts)")
+    parser.add_argument("--languages-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
     if args.speed_worker:
         speed_worker(args.speed_worker, args.docs, args.repeats)
+        return
+    if args.languages_worker:
+        languages_worker(args.repeats)
         return
     if not REUTERS.exists():
         sys.exit(f"needs {REUTERS}")
@@ -321,6 +399,8 @@ def main() -> None:
         quality(docs, kinds)
     if not args.skip_speed:
         speed(args.docs, args.repeats)
+    if args.languages:
+        languages(args.repeats)
     if args.million:
         million()
 
