@@ -66,7 +66,8 @@ pub fn sha1_hash32(data: &[u8]) -> u32 {
     u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]])
 }
 
-const SHA1_INIT: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+/// SHA-1's initial state (H0..H4).
+pub(super) const SHA1_INIT: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
 
 #[inline]
 fn compress_blocks(state: &mut [u32; 5], bytes: &[u8]) {

@@ -13,7 +13,7 @@
 //! Longer messages and CPUs with neither take the plain path. Only the first 32-bit word
 //! of the digest is computed.
 
-use super::scheme::sha1_hash32;
+use super::scheme::{sha1_hash32, SHA1_INIT as INIT};
 
 /// Messages of at most this many bytes fit one SHA-1 block with their padding.
 const ONE_BLOCK: usize = 55;
@@ -110,10 +110,9 @@ mod avx512 {
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
-    use super::{sha1_hash32, ONE_BLOCK};
+    use super::{sha1_hash32, INIT, ONE_BLOCK};
 
     const LANES: usize = 16;
-    const INIT: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
     const K: [u32; 4] = [0x5A82_7999, 0x6ED9_EBA1, 0x8F1B_BCDC, 0xCA62_C1D6];
     /// `vpternlogd` truth tables of the round functions: choose, parity, majority.
     const CHOOSE: i32 = 0xCA;
@@ -312,9 +311,8 @@ mod shani {
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
-    use super::{sha1_hash32, ONE_BLOCK};
+    use super::{sha1_hash32, INIT, ONE_BLOCK};
 
-    const INIT: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
 
     pub fn available() -> bool {
         static AVAILABLE: OnceLock<bool> = OnceLock::new();
