@@ -149,36 +149,48 @@ impl MinHasher {
         let column = StringColumn::try_new(texts, "minhash")?;
         let n = self.num_perm();
         Ok(match self.scheme() {
-            Scheme::Affine32 => {
-                // Zeroed (untouched pages from the allocator), each row written by its
-                // worker: the page faults and the fill happen in parallel.
-                let mut values = vec![0u32; column.len() * n];
-                values.par_chunks_mut(n).enumerate().with_min_len(32).for_each_init(
-                    Scratch::default,
-                    |scratch, (row, out)| match column.get(row) {
-                        Some(text) => {
-                            self.signature_u32(text, scratch, out);
-                        }
-                        None => out.fill(u32::MAX),
-                    },
-                );
-                Signatures::U32(values)
-            }
-            Scheme::Legacy => {
-                let mut values = vec![0u64; column.len() * n];
-                values.par_chunks_mut(n).enumerate().with_min_len(32).for_each_init(
-                    Scratch::default,
-                    |scratch, (row, out)| match column.get(row) {
-                        Some(text) => {
-                            self.signature_u64(text, scratch, out);
-                        }
-                        None => out.fill(u32::MAX as u64),
-                    },
-                );
-                Signatures::U64(values)
-            }
+            Scheme::Affine32 => Signatures::U32(fill_rows(column.len(), n, |scratch, row, out| match column.get(row) {
+                Some(text) => {
+                    self.signature_u32(text, scratch, out);
+                }
+                None => out.fill(u32::MAX),
+            })),
+            Scheme::Legacy => Signatures::U64(fill_rows(column.len(), n, |scratch, row, out| match column.get(row) {
+                Some(text) => {
+                    self.signature_u64(text, scratch, out);
+                }
+                None => out.fill(u32::MAX as u64),
+            })),
         })
     }
+}
+
+/// A new `rows * width` vector whose rows `fill` writes in parallel, each thread with its
+/// own scratch buffers. The vector is not zeroed first: that would be a serial `memset`
+/// before the parallel loop whenever the allocator hands back reused memory (it does
+/// from the second call on); instead each row is initialized by the thread that fills it.
+fn fill_rows<T: Copy + Default + Send>(
+    rows: usize,
+    width: usize,
+    fill: impl Fn(&mut Scratch, usize, &mut [T]) + Sync,
+) -> Vec<T> {
+    let total = rows * width;
+    let mut values: Vec<T> = Vec::with_capacity(total);
+    values.spare_capacity_mut()[..total].par_chunks_mut(width.max(1)).enumerate().with_min_len(32).for_each_init(
+        Scratch::default,
+        |scratch, (row, out)| {
+            for slot in out.iter_mut() {
+                slot.write(T::default());
+            }
+            // SAFETY: every element of `out` was initialized just above.
+            let out = unsafe { &mut *(out as *mut [std::mem::MaybeUninit<T>] as *mut [T]) };
+            fill(scratch, row, out);
+        },
+    );
+    // SAFETY: the loop visited every chunk of the first `total` elements and initialized
+    // each element of each chunk (a panic inside it propagates before this line).
+    unsafe { values.set_len(total) };
+    values
 }
 
 /// The shingles of every row of a string array (null rows give none).
