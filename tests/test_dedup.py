@@ -45,6 +45,24 @@ def _real_texts() -> list[str]:
 REAL = _real_texts()
 
 
+def _multilingual_texts() -> list[str]:
+    """Real sentences in 75 languages (samples/langid), alone and as 8-sentence documents:
+    Cyrillic, Greek, Arabic, Indic and other 2-3 byte scripts give word shingles over 55
+    bytes (several SHA-1 blocks), CJK and Thai character shingles, and combining marks."""
+    by_language: dict[str, list[str]] = {}
+    with gzip.open(SAMPLES / "langid" / "lingua_sentences_3000.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            by_language.setdefault(row["lang"], []).append(row["text"])
+    texts = []
+    for sentences in by_language.values():
+        texts += sentences[:12] + [" ".join(sentences[i:i + 8]) for i in range(0, len(sentences), 8)]
+    return texts
+
+
+MULTILINGUAL = _multilingual_texts()
+
+
 def _datasketch(shingle_list, num_perm, seed, scheme):
     m = datasketch.MinHash(num_perm=num_perm, seed=seed, scheme=scheme)
     m.update_batch(shingle_list)
@@ -75,6 +93,16 @@ def test_bit_equal_to_datasketch_on_real_texts(scheme, seed):
     assert got.shape == (len(REAL), 128)
     for i, text in enumerate(REAL):
         expected = _datasketch(assay.shingles(text), 128, seed, scheme)
+        assert np.array_equal(got[i], expected), (i, text[:80])
+
+
+@pytest.mark.parametrize("scheme", ["affine32", "legacy"])
+def test_bit_equal_to_datasketch_in_75_languages(scheme):
+    long_shingles = sum(len(x) > 55 for t in MULTILINGUAL for x in assay.shingles(t))
+    assert len(MULTILINGUAL) >= 1000 and long_shingles >= 5000  # the multi-block SHA-1 path runs
+    got = assay.minhash(MULTILINGUAL, seed=42, scheme=scheme)
+    for i, text in enumerate(MULTILINGUAL):
+        expected = _datasketch(assay.shingles(text), 128, 42, scheme)
         assert np.array_equal(got[i], expected), (i, text[:80])
 
 
@@ -174,7 +202,7 @@ def _reference_shingles(text: str, n: int, unit: str) -> list[bytes]:
 
 @pytest.mark.parametrize("unit", ["word", "char", "auto"])
 def test_shingles_follow_the_documented_rules_on_real_texts(unit):
-    for text in REAL[::3]:
+    for text in REAL[::3] + MULTILINGUAL[::2]:
         assert assay.shingles(text, ngram=5, unit=unit) == _reference_shingles(text, 5, unit), text[:80]
 
 
