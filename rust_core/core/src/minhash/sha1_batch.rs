@@ -16,7 +16,7 @@
 use super::scheme::{sha1_hash32, SHA1_INIT as INIT};
 
 /// Messages of at most this many bytes fit one SHA-1 block with their padding.
-const ONE_BLOCK: usize = 55;
+pub const ONE_BLOCK: usize = 55;
 
 /// Append `sha1_hash32(m)` of every message to `out`, in order.
 pub fn sha1_hash32_into<'a>(messages: impl IntoIterator<Item = &'a [u8]>, out: &mut Vec<u32>) {

@@ -67,15 +67,25 @@ impl Unit {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
 enum Class {
-    Separator,
-    Dropped,
-    Unspaced,
-    Word,
+    Separator = 0,
+    Dropped = 1,
+    Unspaced = 2,
+    Word = 3,
 }
 
 impl Class {
-    const ALL: [Class; 4] = [Class::Separator, Class::Dropped, Class::Unspaced, Class::Word];
+    /// The class numbered `bits & 3` (compiles to nothing: the numbers are the discriminants).
+    #[inline(always)]
+    fn from_bits(bits: u32) -> Self {
+        match bits & 3 {
+            0 => Class::Separator,
+            1 => Class::Dropped,
+            2 => Class::Unspaced,
+            _ => Class::Word,
+        }
+    }
 }
 
 /// Scripts written without spaces between words.
@@ -136,16 +146,16 @@ mod bmp {
     use unicode_normalization::char::canonical_combining_class;
     use unicode_normalization::{is_nfkc_quick, IsNormalized};
 
-    use super::{classify, Class};
+    use super::{classify, Class, Utf8};
 
-    /// Bits 0-15: the lowercase character; 16-17: its [`Class`]; 18: the lowercase mapping
-    /// is not one BMP character (use the slow path); 19: an NFKC segment boundary
-    /// (NFKC_Quick_Check=Yes and canonical combining class 0).
+    /// Bits 0-23: the lowercase character's UTF-8 bytes; 24-25: their count; 26-27: its
+    /// [`Class`]; 28: the lowercase mapping is not one BMP character (use the slow path);
+    /// 29: an NFKC segment boundary (NFKC_Quick_Check=Yes and canonical combining class 0).
     #[derive(Clone, Copy)]
     pub struct Info(u32);
 
-    const COMPLEX: u32 = 1 << 18;
-    const NFKC_BOUNDARY: u32 = 1 << 19;
+    const COMPLEX: u32 = 1 << 28;
+    const NFKC_BOUNDARY: u32 = 1 << 29;
 
     impl Info {
         fn of(c: char) -> Self {
@@ -154,8 +164,9 @@ mod bmp {
             let mut lower = c.to_lowercase();
             match (lower.next(), lower.next()) {
                 (Some(first), None) if first as u32 <= 0xFFFF => {
-                    let class = Class::ALL.iter().position(|&k| k == classify(first)).unwrap() as u32;
-                    Self(first as u32 | class << 16 | boundary)
+                    let class = classify(first) as u32;
+                    let utf8 = Utf8::of(first);
+                    Self(utf8.bytes | utf8.len << 24 | class << 26 | boundary)
                 }
                 _ => Self(COMPLEX | boundary),
             }
@@ -163,13 +174,12 @@ mod bmp {
 
         /// The lowercase character and its class, unless the mapping is complex.
         #[inline(always)]
-        pub fn lowercase(self) -> Option<(char, Class)> {
+        pub fn lowercase(self) -> Option<(Utf8, Class)> {
             if self.0 & COMPLEX != 0 {
                 return None;
             }
-            // SAFETY: built from a BMP `char`, so a valid scalar value (never a surrogate).
-            let lower = unsafe { char::from_u32_unchecked(self.0 & 0xFFFF) };
-            Some((lower, Class::ALL[(self.0 >> 16 & 3) as usize]))
+            let utf8 = Utf8 { bytes: self.0 & 0xFF_FFFF, len: self.0 >> 24 & 3 };
+            Some((utf8, Class::from_bits(self.0 >> 26)))
         }
 
         #[inline(always)]
@@ -204,6 +214,22 @@ struct Builder<'a> {
     last_unspaced: bool,
 }
 
+/// A character as its UTF-8 bytes packed little-endian into a u32 (first byte lowest), and
+/// their count: appended to the normalized text with one 4-byte store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Utf8 {
+    bytes: u32,
+    len: u32,
+}
+
+impl Utf8 {
+    fn of(c: char) -> Self {
+        let mut buffer = [0u8; 4];
+        let len = c.encode_utf8(&mut buffer).len() as u32;
+        Self { bytes: u32::from_le_bytes(buffer), len }
+    }
+}
+
 impl Builder<'_> {
     #[inline(always)]
     fn close_word(&mut self) {
@@ -212,37 +238,50 @@ impl Builder<'_> {
         }
     }
 
-    #[inline]
-    fn push(&mut self, c: char) {
-        self.push_classified(c, classify(c))
+    #[inline(always)]
+    fn write(&mut self, c: Utf8) {
+        // SAFETY: four bytes are reserved; only the character's own `len` bytes, a whole
+        // UTF-8 sequence, become part of the string (the rest is spare capacity).
+        unsafe {
+            let text = self.out.text.as_mut_vec();
+            text.reserve(4);
+            let end = text.len();
+            std::ptr::write_unaligned(text.as_mut_ptr().add(end) as *mut u32, c.bytes.to_le());
+            text.set_len(end + c.len as usize);
+        }
     }
 
+    #[inline]
+    fn push(&mut self, c: char) {
+        self.push_classified(Utf8::of(c), classify(c))
+    }
+
+    /// Letters come first: a jump table over the four classes cost more than these
+    /// branches on real text.
     #[inline(always)]
-    fn push_classified(&mut self, c: char, class: Class) {
-        match class {
-            Class::Dropped => {}
-            Class::Separator => self.close_word(),
-            Class::Unspaced if self.split_unspaced => {
-                self.close_word();
-                if !self.out.tokens.is_empty() && !self.last_unspaced {
+    fn push_classified(&mut self, c: Utf8, class: Class) {
+        if class == Class::Word || (class == Class::Unspaced && !self.split_unspaced) {
+            if self.open_word.is_none() {
+                if !self.out.tokens.is_empty() {
                     self.out.text.push(' ');
                 }
-                let start = self.out.text.len() as u32;
-                self.out.text.push(c);
-                self.out.tokens.push((start, self.out.text.len() as u32));
-                self.last_unspaced = true;
+                self.open_word = Some(self.out.text.len() as u32);
+                self.last_unspaced = false;
             }
-            _ => {
-                if self.open_word.is_none() {
-                    if !self.out.tokens.is_empty() {
-                        self.out.text.push(' ');
-                    }
-                    self.open_word = Some(self.out.text.len() as u32);
-                    self.last_unspaced = false;
-                }
-                self.out.text.push(c);
+            self.write(c);
+        } else if class == Class::Separator {
+            self.close_word();
+        } else if class == Class::Unspaced {
+            self.close_word();
+            if !self.out.tokens.is_empty() && !self.last_unspaced {
+                self.out.text.push(' ');
             }
+            let start = self.out.text.len() as u32;
+            self.write(c);
+            self.out.tokens.push((start, self.out.text.len() as u32));
+            self.last_unspaced = true;
         }
+        // Class::Dropped: nothing.
     }
 
     /// `push_lowercase` of an ASCII character.
@@ -250,21 +289,8 @@ impl Builder<'_> {
     fn push_ascii(&mut self, byte: u8) {
         match ASCII_WORD_BYTE[byte as usize] {
             0 => self.close_word(),
-            lower => self.push_ascii_word_byte(lower),
+            lower => self.push_classified(Utf8 { bytes: lower as u32, len: 1 }, Class::Word),
         }
-    }
-
-    /// `push` of a lowercase ASCII letter or digit.
-    #[inline(always)]
-    fn push_ascii_word_byte(&mut self, byte: u8) {
-        if self.open_word.is_none() {
-            if !self.out.tokens.is_empty() {
-                self.out.text.push(' ');
-            }
-            self.open_word = Some(self.out.text.len() as u32);
-            self.last_unspaced = false;
-        }
-        self.out.text.push(byte as char);
     }
 
     /// A segment of the input: `first` alone when `dirty` is false, else text to normalize.
@@ -671,9 +697,10 @@ mod tests {
             let info = table[cp as usize];
             let lower: Vec<char> = c.to_lowercase().collect();
             match info.lowercase() {
-                Some((l, class)) => {
-                    assert_eq!(lower, vec![l], "U+{cp:04X}");
-                    assert!(class == classify(l), "U+{cp:04X}");
+                Some((utf8, class)) => {
+                    assert_eq!(lower.len(), 1, "U+{cp:04X}");
+                    assert_eq!(utf8, Utf8::of(lower[0]), "U+{cp:04X}");
+                    assert!(class == classify(lower[0]), "U+{cp:04X}");
                 }
                 None => assert!(lower.len() > 1 || lower[0] as u32 > 0xFFFF, "U+{cp:04X}"),
             }
