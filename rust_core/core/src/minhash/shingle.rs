@@ -202,6 +202,9 @@ pub struct Normalized {
     pub tokens: Vec<(u32, u32)>,
     /// Scratch for the vectorized ASCII path: the lowercased input.
     lowered: Vec<u8>,
+    /// Scratch for long ASCII runs inside non-ASCII text (normalized on their own, then
+    /// appended).
+    ascii_run: Option<Box<Normalized>>,
 }
 
 /// A token builder: appends characters to the normalized text.
@@ -293,6 +296,42 @@ impl Builder<'_> {
         }
     }
 
+    /// `push_ascii` of every byte of `run`, through the vectorized ASCII normalizer: the
+    /// run's tokens are appended, the first one joining an open word when the run starts
+    /// inside one, the last one left open when the run ends inside one.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(never)]
+    fn push_ascii_run(&mut self, run: &[u8]) {
+        let mut normalized = self.out.ascii_run.take().unwrap_or_default();
+        // SAFETY: `run` is ASCII and the caller checked `ascii_avx2::available()`.
+        unsafe { ascii_avx2::normalize(run, &mut normalized) };
+        if normalized.tokens.is_empty() {
+            self.close_word();
+        } else {
+            let is_word = |byte: u8| ASCII_WORD_BYTE[byte as usize] != 0;
+            let continued = if is_word(run[0]) { self.open_word.take() } else { None };
+            if continued.is_none() {
+                self.close_word();
+                if !self.out.tokens.is_empty() {
+                    self.out.text.push(' ');
+                }
+            }
+            let base = self.out.text.len() as u32;
+            self.out.text.push_str(&normalized.text);
+            let last = normalized.tokens.len() - 1;
+            for (i, &(start, end)) in normalized.tokens.iter().enumerate() {
+                let start = if i == 0 { continued.unwrap_or(base + start) } else { base + start };
+                if i == last && is_word(run[run.len() - 1]) {
+                    self.open_word = Some(start);
+                } else {
+                    self.out.tokens.push((start, base + end));
+                }
+            }
+            self.last_unspaced = false;
+        }
+        self.out.ascii_run = Some(normalized);
+    }
+
     /// A segment of the input: `first` alone when `dirty` is false, else text to normalize.
     #[inline(always)]
     fn push_segment(&mut self, segment: &str, first: char, dirty: bool, table: &[bmp::Info]) {
@@ -358,7 +397,15 @@ pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
             if let Some((start, first)) = pending {
                 builder.push_segment(&text[start..at], first, dirty, table);
             }
-            while at + 1 < bytes.len() && bytes[at + 1] < 0x80 {
+            let run_end = bytes[at..].iter().position(|&b| b >= 0x80).map_or(bytes.len(), |n| at + n);
+            #[cfg(target_arch = "x86_64")]
+            {
+                if run_end - at > VECTOR_ASCII_RUN && ascii_avx2::available() {
+                    builder.push_ascii_run(&bytes[at..run_end - 1]);
+                    at = run_end - 1;
+                }
+            }
+            while at + 1 < run_end {
                 builder.push_ascii(bytes[at]);
                 at += 1;
             }
@@ -385,6 +432,10 @@ pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
     }
     builder.close_word();
 }
+
+/// ASCII runs longer than this inside non-ASCII text go through the vectorized ASCII
+/// normalizer (shorter ones byte by byte).
+const VECTOR_ASCII_RUN: usize = 32;
 
 /// ASCII bytes: 0 for a separator, else the lowercased byte (letters and digits).
 static ASCII_WORD_BYTE: [u8; 128] = {
@@ -728,9 +779,21 @@ mod tests {
         // Characters that stress the segment rule: compatibility forms, combining marks out
         // of order, Hangul jamo, a dotted capital I (two-character lowercase), format
         // characters, astral characters, and plain letters of several scripts.
-        let pool: Vec<char> = "aZe9 ,.-\u{301}\u{316}\u{327}\u{308}ＡＢ，！（）ﬁ①㎏½İÅΩКирилл你好。世界\u{1100}\u{1161}\u{11A8}가\u{AC00}\u{200D}\u{AD}\u{FEFF}😀\u{1F3FB}𝐀𠀀ﾊﾟｶﾞहिन्दीक़العربيةé\u{E9}\u{65}\u{301}Ǆǅ\u{345}ΐ"
+        let mut pool: Vec<String> = "aZe9 ,.-\u{301}\u{316}\u{327}\u{308}ＡＢ，！（）ﬁ①㎏½İÅΩКирилл你好。世界\u{1100}\u{1161}\u{11A8}가\u{AC00}\u{200D}\u{AD}\u{FEFF}😀\u{1F3FB}𝐀𠀀ﾊﾟｶﾞहिन्दीक़العربيةé\u{E9}\u{65}\u{301}Ǆǅ\u{345}ΐ"
             .chars()
+            .map(String::from)
             .collect();
+        // ASCII runs long enough for the vectorized path, starting and ending inside words
+        // or on separators.
+        pool.extend(
+            [
+                "The Quick brown fox, jumps over 12 lazy dogs; again and AGAIN",
+                " -- leading separators then words until the very end of it",
+                "trailing separators after a long enough run of plain words ... ",
+                "x",
+            ]
+            .map(String::from),
+        );
         let mut state = 0x2545_F491_4F6C_DD1Du64;
         let mut next = |bound: usize| {
             state ^= state << 13;
@@ -741,7 +804,7 @@ mod tests {
         let mut normalized = Normalized::default();
         for round in 0..20_000 {
             let len = 1 + next(12);
-            let text: String = (0..len).map(|_| pool[next(pool.len())]).collect();
+            let text: String = (0..len).map(|_| pool[next(pool.len())].as_str()).collect();
             let unit = [Unit::Auto, Unit::Word][round % 2];
             normalize_into(&text, unit, &mut normalized);
             let (expected_text, expected_tokens) = reference_normalize(&text, unit);
