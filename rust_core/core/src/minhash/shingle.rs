@@ -144,13 +144,14 @@ mod bmp {
     use std::sync::OnceLock;
 
     use unicode_normalization::char::canonical_combining_class;
-    use unicode_normalization::{is_nfkc_quick, IsNormalized};
+    use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
     use super::{classify, Class, Utf8};
 
-    /// Bits 0-23: the lowercase character's UTF-8 bytes; 24-25: their count; 26-27: its
-    /// [`Class`]; 28: the lowercase mapping is not one BMP character (use the slow path);
-    /// 29: an NFKC segment boundary (NFKC_Quick_Check=Yes and canonical combining class 0).
+    /// Bits 0-23: the UTF-8 bytes of the lowercase of the character (of the one it stands
+    /// for, see [`nfkc_boundary`]); 24-25: their count; 26-27: its [`Class`]; 28: the
+    /// lowercase mapping is not one BMP character (use the slow path); 29: an NFKC segment
+    /// boundary.
     #[derive(Clone, Copy)]
     pub struct Info(u32);
 
@@ -159,7 +160,7 @@ mod bmp {
 
     impl Info {
         fn of(c: char) -> Self {
-            let boundary = is_nfkc_quick(std::iter::once(c)) == IsNormalized::Yes && canonical_combining_class(c) == 0;
+            let (c, boundary) = nfkc_boundary(c);
             let boundary = if boundary { NFKC_BOUNDARY } else { 0 };
             let mut lower = c.to_lowercase();
             match (lower.next(), lower.next()) {
@@ -185,6 +186,24 @@ mod bmp {
         #[inline(always)]
         pub fn nfkc_boundary(self) -> bool {
             self.0 & NFKC_BOUNDARY != 0
+        }
+    }
+
+    /// Whether a segment can start at `c`, and the character it stands for there.
+    ///
+    /// A character with NFKC_Quick_Check=Yes and combining class 0 is unchanged by NFKC
+    /// and never combines with what precedes it. So is a starter whose NFKC is one such
+    /// character (full-width forms, the ideographic space), except that it stands for
+    /// that character: a segment of it alone normalizes to it, whatever precedes.
+    pub(super) fn nfkc_boundary(c: char) -> (char, bool) {
+        let stable = |x: char| is_nfkc_quick(std::iter::once(x)) == IsNormalized::Yes && canonical_combining_class(x) == 0;
+        if stable(c) {
+            return (c, true);
+        }
+        let mut normalized = std::iter::once(c).nfkc();
+        match (normalized.next(), normalized.next()) {
+            (Some(single), None) if canonical_combining_class(c) == 0 && stable(single) => (single, true),
+            _ => (c, false),
         }
     }
 
@@ -746,7 +765,9 @@ mod tests {
         for cp in 0..=0xFFFFu32 {
             let Some(c) = char::from_u32(cp) else { continue };
             let info = table[cp as usize];
-            let lower: Vec<char> = c.to_lowercase().collect();
+            let (stands_for, boundary) = bmp::nfkc_boundary(c);
+            assert_eq!(info.nfkc_boundary(), boundary, "U+{cp:04X}");
+            let lower: Vec<char> = stands_for.to_lowercase().collect();
             match info.lowercase() {
                 Some((utf8, class)) => {
                     assert_eq!(lower.len(), 1, "U+{cp:04X}");
@@ -755,9 +776,19 @@ mod tests {
                 }
                 None => assert!(lower.len() > 1 || lower[0] as u32 > 0xFFFF, "U+{cp:04X}"),
             }
-            let boundary = is_nfkc_quick(std::iter::once(c)) == IsNormalized::Yes && canonical_combining_class(c) == 0;
-            assert_eq!(info.nfkc_boundary(), boundary, "U+{cp:04X}");
+            if stands_for != c {
+                // Full-width forms and the like: a boundary that stands for its NFKC.
+                assert!(boundary && canonical_combining_class(c) == 0, "U+{cp:04X}");
+                assert_eq!(c.to_string().nfkc().collect::<String>(), stands_for.to_string(), "U+{cp:04X}");
+            } else {
+                let stable = is_nfkc_quick(std::iter::once(c)) == IsNormalized::Yes && canonical_combining_class(c) == 0;
+                assert_eq!(boundary, stable, "U+{cp:04X}");
+            }
         }
+        assert_eq!(bmp::nfkc_boundary('，'), (',', true));
+        assert_eq!(bmp::nfkc_boundary('\u{3000}'), (' ', true));
+        assert_eq!(bmp::nfkc_boundary('①'), ('1', true));
+        assert!(!bmp::nfkc_boundary('½').1 && !bmp::nfkc_boundary('\u{301}').1);
     }
 
     /// The rules applied the slow, obvious way: NFKC of the whole text, then every
