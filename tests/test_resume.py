@@ -38,9 +38,25 @@ steps:
   - exact_dedup: {{key: prompt_response}}
   - near_dedup: {{threshold: 0.7}}
   - text_stats: {{}}
-output: {{dir: "{tmp_path}/unused", shard_rows: 70, row_group_rows: 20}}
+output: {{dir: "{tmp_path}/unused", shard_rows: 70, row_group_rows: 20, checkpoint_seconds: 0}}
 """)
     return pipeline
+
+
+def _with_checkpoints(pipeline, seconds: float):
+    """The same pipeline, saving its resumable state at most every `seconds`."""
+    other = pipeline.with_name(f"p-{seconds}.yaml")
+    other.write_text(pipeline.read_text().replace("checkpoint_seconds: 0", f"checkpoint_seconds: {seconds}"))
+    return other
+
+
+def _assert_same_run(resumed, reference):
+    assert [s["sha256"] for s in resumed["shards"]] == [s["sha256"] for s in reference["shards"]]
+    for key in ("rows_in", "rows_out", "removed", "quarantined", "sources", "steps"):
+        if key == "steps":
+            resumed[key] = [{**s, "seconds": 0} for s in resumed[key]]
+            reference[key] = [{**s, "seconds": 0} for s in reference[key]]
+        assert resumed[key] == reference[key], key
 
 
 def _cli(*args):
@@ -67,17 +83,72 @@ def test_resume_after_kill_9_is_byte_identical(many_files, tmp_path):
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     resumed = json.loads((out / "manifest.json").read_text())
-    assert [s["sha256"] for s in resumed["shards"]] == [s["sha256"] for s in reference["shards"]]
-    for key in ("rows_in", "rows_out", "removed", "quarantined", "sources", "steps"):
-        if key == "steps":
-            resumed[key] = [{**s, "seconds": 0} for s in resumed[key]]
-            reference[key] = [{**s, "seconds": 0} for s in reference[key]]
-        assert resumed[key] == reference[key], key
+    _assert_same_run(resumed, reference)
     assert reference["removed"]["exact_duplicate"] >= 19 and reference["removed"]["near_duplicate"] >= 10
     assert reference["rows_in"] == 300 + 38 + 1
     assert (out / "quarantine" / "quarantine.jsonl").read_bytes() == (
         tmp_path / "reference" / "quarantine" / "quarantine.jsonl").read_bytes()
     assert not (out / ".staging").exists()
+
+
+def test_resume_redoes_the_files_finished_since_the_last_checkpoint(many_files, tmp_path):
+    # State saved at most every second (units take ~0.2 s): killed while some finished
+    # units are staged but not yet marked done, the resumed run redoes them from the last
+    # saved state and still writes the same bytes.
+    pipeline = _with_checkpoints(many_files, 1.0)
+    reference = run_pipeline(many_files, output_dir=tmp_path / "reference")
+    out = tmp_path / "killed"
+    proc = _cli("run", str(pipeline), "-o", str(out), "--no-progress")
+    staging = out / ".staging"
+    deadline = time.time() + 120
+    marked = staged = 0
+    while time.time() < deadline:
+        marked = len(list((staging / "units").glob("*.json")))
+        staged = len({p.name[:7] for p in (staging / "kept").glob("u*")})
+        if marked >= 2 and staged >= marked + 2:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 2 <= marked < staged < 20, (marked, staged)
+    assert len(list((staging / "state").iterdir())) == 1  # only the last checkpoint is kept
+
+    proc = _cli("run", str(pipeline), "-o", str(out), "--no-progress", "--resume")
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    _assert_same_run(json.loads((out / "manifest.json").read_text()), reference)
+
+
+def test_resume_after_every_file_was_done_still_finishes_the_steps(many_files, tmp_path, monkeypatch):
+    # Interrupted after the last input file but before the manifest: the resumed run skips
+    # every file, and the steps still need their state for finish() (save_index here).
+    import assay
+    from assay.pipeline import runner
+
+    pipeline = tmp_path / "with-index.yaml"
+    pipeline.write_text(many_files.read_text().replace(
+        "near_dedup: {threshold: 0.7}", f"near_dedup: {{threshold: 0.7, save_index: {tmp_path}/near.idx}}"))
+    reference = run_pipeline(pipeline, output_dir=tmp_path / "reference")
+    reference_index = assay.DedupIndex.load(tmp_path / "near.idx")
+    (tmp_path / "near.idx").unlink()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_finish", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(pipeline, output_dir=tmp_path / "o")
+    monkeypatch.undo()
+    _assert_same_run(run_pipeline(pipeline, output_dir=tmp_path / "o", resume=True), reference)
+    index = assay.DedupIndex.load(tmp_path / "near.idx")
+    assert (index.rows_seen, index.num_clusters) == (reference_index.rows_seen, reference_index.num_clusters)
+    assert index.rows_seen > 300
+
+
+def test_checkpoint_interval_is_not_part_of_the_pipeline_identity(many_files):
+    from assay.pipeline import load_pipeline
+
+    assert load_pipeline(many_files).fingerprint() == load_pipeline(_with_checkpoints(many_files, 600)).fingerprint()
 
 
 def test_resume_refuses_a_changed_pipeline(many_files, tmp_path):

@@ -72,6 +72,10 @@ class OutputConfig(_Strict):
     compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
     rejects: bool = True
     """Write removed rows, with their ``reason``, to ``rejects/``."""
+    checkpoint_seconds: float = Field(60.0, ge=0)
+    """Save what ``--resume`` needs (the steps' state, the id check) at most this often,
+    and never sooner than ten times the last save took; a resumed run redoes the input
+    files finished since the last save. 0: after every input file."""
 
 
 class StepConfig(BaseModel):
@@ -136,6 +140,7 @@ class PipelineConfig(_Strict):
     def fingerprint(self) -> str:
         """sha256 of the canonical configuration (what the manifest calls the config hash)."""
         data = self.model_dump(mode="json")
+        data["output"].pop("checkpoint_seconds")  # when state is saved never changes the output
         data["steps"] = [{s.name: s.params.model_dump(mode="json")} for s in self.steps]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

@@ -324,6 +324,11 @@ def run_pipeline(
         step_totals = [StepCounter(s.name) for s in steps]
         started_at: dict[int, float] = {}
         resumed_state: Path | None = None
+        # Saving the state costs O(state), not O(unit): it happens at most every
+        # checkpoint_seconds, and a unit's done marker is written only with the state that
+        # follows it (a resume redoes the unmarked units from the last saved state).
+        unmarked: list[tuple[Path, dict[str, Any]]] = []
+        last_save, save_seconds = time.perf_counter(), 0.0
         for unit in units:
             marker = staging.marker(unit)
             if resuming and marker.exists():
@@ -358,15 +363,23 @@ def run_pipeline(
                                rate=(total.rows_in + now.rows_in) / max(seconds, 1e-9))
 
             result = _run_unit(unit, config.inputs[i], config, step_runner, staging, ids, on_progress)
-            state = staging.state_dir(unit)
-            for k, step in enumerate(steps):
-                step.save_state(state / f"{k:02d}")
-            state.mkdir(parents=True, exist_ok=True)
-            ids.save(state / "ids.bin")
-            _write_json(marker, result)
-            if resumed_state is not None and resumed_state != state:
-                shutil.rmtree(resumed_state, ignore_errors=True)
-            resumed_state = state
+            unmarked.append((marker, result))
+            since_save = time.perf_counter() - last_save
+            if unit is units[-1] or since_save >= max(config.output.checkpoint_seconds, 10 * save_seconds):
+                s0 = time.perf_counter()
+                state = staging.state_dir(unit)
+                for k, step in enumerate(steps):
+                    step.save_state(state / f"{k:02d}")
+                state.mkdir(parents=True, exist_ok=True)
+                ids.save(state / "ids.bin")
+                for done_marker, done in unmarked:
+                    _write_json(done_marker, done)
+                unmarked.clear()
+                if resumed_state is not None and resumed_state != state:
+                    shutil.rmtree(resumed_state, ignore_errors=True)
+                resumed_state = state
+                last_save = time.perf_counter()
+                save_seconds = last_save - s0
             results.append(result)
             done_bytes[i] += unit.file.size
             done_rows[i] += result["rows_read"]
@@ -375,6 +388,11 @@ def run_pipeline(
             if bar is not None:
                 bar.update(tasks[i], completed=done_bytes[i])
 
+    if resuming and resumed_state is not None:
+        # Every unit was done before the interruption: the steps still need their state
+        # for finish() (a near_dedup save_index, for one).
+        for i, step in enumerate(steps):
+            step.load_state(resumed_state / f"{i:02d}")
     for step in steps:
         step.finish()
     manifest = _finish(out, config, units, results, staging, steps)
