@@ -126,26 +126,21 @@ fn main() {
         }),
     );
     let mut out = vec![0u32; 128];
-    report(
-        "permutations, AVX2",
-        best_seconds(n, rounds, |chunk| {
-            for mixed in &all_mixed[chunk] {
-                out.fill(u32::MAX);
-                update_affine32_mixed_avx2(&mut out, &a, &b, mixed);
-                sink += out[0] as u64;
-            }
-        }),
-    );
-    report(
-        "permutations, default",
-        best_seconds(n, rounds, |chunk| {
-            for mixed in &all_mixed[chunk] {
-                out.fill(u32::MAX);
-                update_affine32_mixed(&mut out, &a, &b, mixed);
-                sink += out[0] as u64;
-            }
-        }),
-    );
+    type Kernel = fn(&mut [u32], &[u32], &[u32], &[u32]);
+    let kernels: [(&str, Kernel); 2] =
+        [("permutations, AVX2", update_affine32_mixed_avx2), ("permutations, default", update_affine32_mixed)];
+    for (stage, kernel) in kernels {
+        report(
+            stage,
+            best_seconds(n, rounds, |chunk| {
+                for mixed in &all_mixed[chunk] {
+                    out.fill(u32::MAX);
+                    kernel(&mut out, &a, &b, mixed);
+                    sink += out[0] as u64;
+                }
+            }),
+        );
+    }
     report(
         "signature_u32",
         best_seconds(n, rounds, |chunk| {

