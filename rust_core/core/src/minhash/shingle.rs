@@ -403,8 +403,9 @@ pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
     let table = bmp::table();
     // NFKC segment by segment: a character with NFKC_Quick_Check=Yes and combining class
     // 0 never changes or combines with what precedes it, so the text splits before each
-    // one, and only segments that hold anything else (compatibility characters such as
-    // full-width punctuation, combining marks, Hangul jamo) go through the normalizer.
+    // one (and before the stand-ins of `bmp::nfkc_boundary`), and only segments that hold
+    // anything else (compatibility characters with longer mappings, combining marks,
+    // Hangul jamo) go through the normalizer.
     let bytes = text.as_bytes();
     let mut pending: Option<(usize, char)> = None;
     let mut dirty = false;
