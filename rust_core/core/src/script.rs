@@ -1,4 +1,7 @@
-//! Character classes shared by the kernels (which script a code point belongs to).
+//! Character classes shared by the kernels (which script a code point belongs to, and
+//! Unicode punctuation).
+
+use unicode_general_category::GeneralCategory;
 
 /// True for Chinese, Japanese and Korean characters: Han ideographs (all CJK Unified
 /// Ideographs blocks, radicals, compatibility ideographs), Hiragana, Katakana
@@ -24,6 +27,28 @@ pub fn is_cjk(c: char) -> bool {
             | 0xD7B0..=0xD7FF      // Hangul Jamo extended B
             | 0x3100..=0x312F      // Bopomofo
             | 0x31A0..=0x31BF)     // Bopomofo extended
+}
+
+/// True for the punctuation categories (P*: connector, dash, open, close, initial, final
+/// and other punctuation).
+///
+/// ```
+/// use unicode_general_category::{get_general_category, GeneralCategory};
+/// use assay_core::script::is_punctuation_category;
+/// assert!(is_punctuation_category(get_general_category('。')));
+/// assert!(!is_punctuation_category(GeneralCategory::MathSymbol));
+/// ```
+pub fn is_punctuation_category(category: GeneralCategory) -> bool {
+    matches!(
+        category,
+        GeneralCategory::ConnectorPunctuation
+            | GeneralCategory::DashPunctuation
+            | GeneralCategory::OpenPunctuation
+            | GeneralCategory::ClosePunctuation
+            | GeneralCategory::InitialPunctuation
+            | GeneralCategory::FinalPunctuation
+            | GeneralCategory::OtherPunctuation
+    )
 }
 
 /// True for Han ideographs (the characters that UAX #29 segments one per word).

@@ -35,7 +35,7 @@ use unicode_general_category::{get_general_category, GeneralCategory as Gc};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{AssayError, Result};
-use crate::script::is_han;
+use crate::script::{is_han, is_punctuation_category};
 
 /// What a shingle is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,16 +119,8 @@ fn classify(c: char) -> Class {
         return Class::Separator;
     }
     match get_general_category(c) {
-        Gc::Control
-        | Gc::ConnectorPunctuation
-        | Gc::DashPunctuation
-        | Gc::OpenPunctuation
-        | Gc::ClosePunctuation
-        | Gc::InitialPunctuation
-        | Gc::FinalPunctuation
-        | Gc::OtherPunctuation
-        | Gc::MathSymbol
-        | Gc::CurrencySymbol => Class::Separator,
+        category if is_punctuation_category(category) => Class::Separator,
+        Gc::Control | Gc::MathSymbol | Gc::CurrencySymbol => Class::Separator,
         Gc::ModifierSymbol if !(0x1F3FB..=0x1F3FF).contains(&(c as u32)) => Class::Separator,
         Gc::Format => Class::Dropped,
         _ if is_unspaced_script(c) => Class::Unspaced,

@@ -8,6 +8,8 @@
 
 use unicode_general_category::{get_general_category, GeneralCategory as Gc};
 
+use crate::script::is_punctuation_category;
+
 /// Code points with the Unicode `Sentence_Terminal` property that datatrove 0.10
 /// lists in `TERMINAL_PUNCTUATION` (sorted, for binary search).
 static TERMINAL: [u32; 159] = [
@@ -116,16 +118,7 @@ pub fn is_unicode_punct(c: char) -> bool {
     if c.is_ascii() {
         return c.is_ascii_punctuation() && !matches!(c, '$' | '+' | '<' | '=' | '>' | '^' | '`' | '|' | '~');
     }
-    matches!(
-        get_general_category(c),
-        Gc::ConnectorPunctuation
-            | Gc::DashPunctuation
-            | Gc::OpenPunctuation
-            | Gc::ClosePunctuation
-            | Gc::InitialPunctuation
-            | Gc::FinalPunctuation
-            | Gc::OtherPunctuation
-    )
+    is_punctuation_category(get_general_category(c))
 }
 
 /// Python's `str.splitlines` boundaries (`\r\n` counts once, handled by callers).
