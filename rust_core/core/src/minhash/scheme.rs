@@ -164,13 +164,8 @@ pub fn update_affine32_mixed(signature: &mut [u32], a: &[u32], b: &[u32], mixed:
             unsafe { update_affine32_avx512(signature, a, b, mixed) };
             return;
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { update_affine32_avx2(signature, a, b, mixed) };
-            return;
-        }
     }
-    update_affine32_portable(signature, a, b, mixed);
+    update_affine32_mixed_avx2(signature, a, b, mixed);
 }
 
 /// [`update_affine32_mixed`] without AVX-512 (public for the kernel benchmark).

@@ -112,7 +112,7 @@ mod avx512 {
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
-    use super::{sha1_hash32, INIT, ONE_BLOCK};
+    use super::{sha1_hash32, INIT};
 
     const LANES: usize = 16;
     const K: [u32; 4] = [0x5A82_7999, 0x6ED9_EBA1, 0x8F1B_BCDC, 0xCA62_C1D6];
@@ -238,14 +238,15 @@ mod avx512 {
         while first < count {
             let lanes = (count - first).min(LANES);
             let mut messages: [&[u8]; LANES] = [&[]; LANES];
+            let mut blocks = [1usize; LANES];
             let (mut long, mut most_blocks) = (0, 1);
-            for (lane, slot) in messages.iter_mut().enumerate().take(lanes) {
-                *slot = message(first + lane);
-                let blocks = block_count(slot.len());
-                if blocks > 1 {
+            for lane in 0..lanes {
+                messages[lane] = message(first + lane);
+                blocks[lane] = block_count(messages[lane].len());
+                if blocks[lane] > 1 {
                     long += 1;
-                    if blocks <= VECTOR_BLOCKS {
-                        most_blocks = most_blocks.max(blocks);
+                    if blocks[lane] <= VECTOR_BLOCKS {
+                        most_blocks = most_blocks.max(blocks[lane]);
                     }
                 }
             }
@@ -260,7 +261,7 @@ mod avx512 {
                 // Nearly always: no masks, no blends.
                 let mut rows = [_mm512_setzero_si512(); LANES];
                 for lane in 0..lanes {
-                    if messages[lane].len() <= ONE_BLOCK {
+                    if blocks[lane] == 1 {
                         rows[lane] = load_block(messages[lane], 0);
                     }
                 }
@@ -273,11 +274,10 @@ mod avx512 {
                     let mut rows = [_mm512_setzero_si512(); LANES];
                     let (mut active, mut last) = (0u16, 0u16);
                     for lane in 0..lanes {
-                        let blocks = block_count(messages[lane].len());
-                        if block < blocks && blocks <= vector_blocks {
+                        if block < blocks[lane] && blocks[lane] <= vector_blocks {
                             rows[lane] = load_block(messages[lane], block);
                             active |= 1 << lane;
-                            if block + 1 == blocks {
+                            if block + 1 == blocks[lane] {
                                 last |= 1 << lane;
                             }
                         }
@@ -297,9 +297,9 @@ mod avx512 {
             let mask = if lanes == LANES { u16::MAX } else { (1u16 << lanes) - 1 };
             _mm512_mask_storeu_epi32(out.as_mut_ptr().add(first) as *mut i32, mask, hashes);
             if long > 0 {
-                for (lane, bytes) in messages.iter().enumerate().take(lanes) {
-                    if block_count(bytes.len()) > vector_blocks {
-                        out[first + lane] = sha1_hash32(bytes);
+                for lane in 0..lanes {
+                    if blocks[lane] > vector_blocks {
+                        out[first + lane] = sha1_hash32(messages[lane]);
                     }
                 }
             }
