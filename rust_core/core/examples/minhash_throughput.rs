@@ -93,15 +93,15 @@ fn main() {
         .collect();
     let mut hashes = Vec::new();
     macro_rules! sha1_only {
-        ($lanes:expr) => {
+        ($stage:expr, $kernel:expr) => {
             report(
-                concat!("sha1 only, ", stringify!($lanes), " lanes"),
+                $stage,
                 best_seconds(n, rounds, |chunk| {
                     for (text, tokens) in &padded[chunk] {
                         hashes.clear();
                         if tokens.len() >= 5 {
                             let span = |i: usize| (tokens[i].0 as usize, tokens[i + 4].1 as usize);
-                            sha1_hash32_spans_lanes::<$lanes>(text, tokens.len() - 4, span, &mut hashes);
+                            $kernel(text, tokens.len() - 4, span, &mut hashes);
                         }
                         sink += hashes.len() as u64;
                     }
@@ -109,22 +109,10 @@ fn main() {
             )
         };
     }
-    sha1_only!(2);
-    sha1_only!(3);
-    sha1_only!(4);
-    report(
-        "sha1 only, default",
-        best_seconds(n, rounds, |chunk| {
-            for (text, tokens) in &padded[chunk] {
-                hashes.clear();
-                if tokens.len() >= 5 {
-                    let span = |i: usize| (tokens[i].0 as usize, tokens[i + 4].1 as usize);
-                    sha1_hash32_spans(text, tokens.len() - 4, span, &mut hashes);
-                }
-                sink += hashes.len() as u64;
-            }
-        }),
-    );
+    sha1_only!("sha1 only, 2 lanes", sha1_hash32_spans_lanes::<2>);
+    sha1_only!("sha1 only, 3 lanes", sha1_hash32_spans_lanes::<3>);
+    sha1_only!("sha1 only, 4 lanes", sha1_hash32_spans_lanes::<4>);
+    sha1_only!("sha1 only, default", sha1_hash32_spans);
     let mut out = vec![0u32; 128];
     type Kernel = fn(&mut [u32], &[u32], &[u32], &[u32]);
     let kernels: [(&str, Kernel); 2] =
