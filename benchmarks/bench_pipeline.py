@@ -149,9 +149,11 @@ def run_assay(input_path: Path, folder: Path, core: int | None) -> dict[str, Any
     cmd = [str(assay_cli), "run", str(pipeline), "--threads", "1", "--no-progress"]
     env = {**os.environ, "RAYON_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     figures = measure(cmd, core, folder / "assay.log", env)
-    manifest = json.loads((out_dir / "manifest.json").read_text())
-    figures.update(rows_in=manifest["rows_in"], kept=manifest["rows_out"], removed=manifest["removed"],
-                   steps={s["step"]: s["seconds"] for s in manifest["steps"]})
+    from assay.manifest import Manifest
+
+    manifest = Manifest.load(out_dir)
+    figures.update(rows_in=manifest.rows_in, kept=manifest.rows_out, removed=manifest.removed,
+                   steps={s.step: s.seconds for s in manifest.steps})
     return figures
 
 

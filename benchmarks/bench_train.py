@@ -48,7 +48,7 @@ def instruction_rows(limit: int) -> list[dict]:
             rows.append(dict(id=f"flan:{f.stem}:{i}", source="flan-cot", kind="instruction", instruction=r["instruction"].replace("\\n", "\n"),
                              input=r["input"] or None, output=r["output"].replace("\\n", "\n")))
     belle = SHARED / "instruct" / "belle_eval_zh" / "eval_set.json"
-    belle = belle if belle.is_file() else ROOT / "samples" / "belle_eval_zh.jsonl"
+    belle = belle if belle.is_file() else ROOT / "samples" / "belle" / "eval_set.json"
     for i, line in enumerate(belle.read_text(encoding="utf-8").splitlines()):
         r = json.loads(line)
         rows.append(dict(id=f"belle:{i}", source="belle-eval", kind="instruction", instruction=r["question"], input=None, output=r["std_answer"]))

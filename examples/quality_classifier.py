@@ -29,11 +29,11 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 def curated_records() -> list[str]:
     texts = []
-    for line in open(SAMPLES / "belle_eval_zh.jsonl", encoding="utf-8"):
+    for line in open(SAMPLES / "belle" / "eval_set.json", encoding="utf-8"):
         row = json.loads(line)
         texts.append(f"{row['question']}\n{row['std_answer']}")
-    for name in ("alpaca_seed_tasks.jsonl", "belle_zh_seed_tasks.jsonl"):
-        for line in open(SAMPLES / "seed_tasks" / name, encoding="utf-8"):
+    for path in (SAMPLES / "seed_tasks" / "alpaca_seed_tasks.jsonl", SAMPLES / "belle" / "zh_seed_tasks.json"):
+        for line in open(path, encoding="utf-8"):
             row = json.loads(line)
             for instance in row["instances"]:
                 texts.append(f"{row['instruction']}\n{instance['input']}\n{instance['output']}")

@@ -1,4 +1,7 @@
-"""A test-only step that sleeps per batch, so a run lasts long enough to be killed."""
+"""A test-only step that sleeps per batch, so a run lasts long enough to be killed.
+
+Tests register it with ``assay.steps.registered(SleepStep)``; run as a script (the CLI in
+a child process that a test kills), it registers itself for that process only."""
 import time
 
 import pyarrow as pa
@@ -10,7 +13,6 @@ class SleepParams(StepParams):
     seconds: float = 0.05
 
 
-@register
 class SleepStep(Step):
     name = "_test_sleep"
     Params = SleepParams
@@ -23,4 +25,5 @@ class SleepStep(Step):
 if __name__ == "__main__":
     from assay.cli import main
 
+    register(SleepStep)
     main()

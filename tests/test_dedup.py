@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import assay
@@ -29,14 +30,14 @@ def _real_texts() -> list[str]:
         for line in f:
             row = json.loads(line)
             texts.append(f"{row.get('title') or ''}\n{row.get('body') or ''}")
-    for line in (SAMPLES / "belle_eval_zh.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in (SAMPLES / "belle" / "eval_set.json").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         texts += [row["question"], row["std_answer"]]
     for name in ("aqua_train.json", "creak_train.json", "strategyqa_train.json"):
         for row in json.loads((SAMPLES / "flan_cot" / name).read_text(encoding="utf-8")):
             texts += [row["instruction"], row["output"]]
-    for name in ("alpaca_seed_tasks.jsonl", "belle_zh_seed_tasks.jsonl"):
-        for line in (SAMPLES / "seed_tasks" / name).read_text(encoding="utf-8").splitlines():
+    for path in (SAMPLES / "seed_tasks" / "alpaca_seed_tasks.jsonl", SAMPLES / "belle" / "zh_seed_tasks.json"):
+        for line in path.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             texts += [row["instruction"]] + [i["output"] for i in row["instances"]]
     return texts
@@ -69,9 +70,21 @@ def _datasketch(shingle_list, num_perm, seed, scheme):
     return m.hashvalues
 
 
-def test_samples_are_big_and_bilingual():
-    chinese = sum(any("\u4e00" <= c <= "\u9fff" for c in t) for t in REAL)
-    assert len(REAL) >= 1000 and chinese >= 400 and len(REAL) - chinese >= 600
+def _han(c: str) -> bool:
+    return "\u4e00" <= c <= "\u9fff"
+
+
+def test_chinese_samples_give_character_shingles_and_english_ones_word_shingles():
+    chinese = [t for t in REAL if sum(map(_han, t)) > 0.8 * len(t.replace(" ", "")) and len(t) > 20]
+    english = [t for t in REAL if t.isascii() and len(t.split()) > 10]
+    assert len(chinese) >= 300 and len(english) >= 500  # the real corpus covers both languages
+    for text in chinese[:300]:
+        grams = [g.decode() for g in assay.shingles(text, ngram=5)]
+        han_only = [g for g in grams if all(map(_han, g))]
+        assert han_only and all(len(g) == 5 for g in han_only), text  # five characters, no separator
+    for text in english[:500]:
+        grams = [g.decode() for g in assay.shingles(text, ngram=5)]
+        assert grams and all(len(g.split(" ")) == 5 and g == g.lower() for g in grams), text  # five words
 
 
 def test_design_test_vectors():
@@ -464,3 +477,40 @@ def test_step_params_are_checked_and_prompt_key_works(tmp_path):
     saving.finish()
     loaded = STEPS["near_dedup"](load_index=str(tmp_path / "n.idx"))
     assert loaded(_records(REAL[3:5])).column("reason").to_pylist() == ["near_duplicate"] * 2
+
+
+def test_exact_dedup_step_and_library_frame_each_key_field_alike():
+    # Real instructions split in two places: ("a b", "c") and ("a", "b c") are different prompts.
+    path = SAMPLES / "seed_tasks" / "alpaca_seed_tasks.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    english = [r["instruction"] for r in rows if len(r["instruction"].split()) > 6][:20]
+    assert len(english) == 20
+    instruction, inputs = [], []
+    for q in english:
+        words = q.split()
+        instruction += [" ".join(words[:3]), " ".join(words[:2])]
+        inputs += [" ".join(words[3:]), " ".join(words[2:])]
+    batch = pa.record_batch({"instruction": instruction, "input": inputs, "output": ["x"] * 40,
+                             "text": [f"{i}\n\n{j}\n\nx" for i, j in zip(instruction, inputs)], "kind": ["instruction"] * 40})
+    step = STEPS["exact_dedup"](key="prompt")(batch)
+    library = assay.exact_duplicates(pa.Table.from_batches([batch]), columns=["instruction", "input"])
+    assert step.column("reason").null_count == 40  # no two prompts are the same
+    assert library.column("is_duplicate").to_pylist() == [False] * 40
+    # ... while the same split twice is a duplicate for both.
+    twice = pa.concat_tables([pa.Table.from_batches([batch])] * 2).combine_chunks().to_batches()[0]
+    assert STEPS["exact_dedup"](key="prompt")(twice).column("reason").to_pylist() == [None] * 40 + ["exact_duplicate"] * 40
+    assert assay.exact_duplicates(twice, columns=["instruction", "input"]).column("is_duplicate").to_pylist() == \
+        [False] * 40 + [True] * 40
+
+
+def test_dedup_steps_write_cluster_size():
+    texts = REAL[:200] + REAL[:50]
+    batch = pa.record_batch({"text": texts, "kind": ["text"] * 250})
+    for name in ("exact_dedup", "near_dedup"):
+        out = STEPS[name]()(batch)
+        removed = pc.is_valid(out.column("reason")).to_numpy(zero_copy_only=False)
+        sizes = out.column("cluster_size").to_numpy()
+        assert removed[200:].all() and (sizes[200:] >= 2).all() and (sizes[:200][~removed[:200]] >= 1).all()
+        ids = out.column("cluster_id").to_numpy()
+        for row in range(200, 250):  # the survivor is the first copy; the duplicate names it
+            assert ids[row] == ids[row - 200] or removed[row - 200]

@@ -105,7 +105,7 @@ def source_model(tmp_path_factory) -> Path:
     """A classifier trained by train_classifier: BELLE (zh) questions vs Alpaca seed tasks."""
     pytest.importorskip("fasttext")
     samples = ROOT / "samples"
-    zh = [json.loads(line)["question"] for line in open(samples / "belle_eval_zh.jsonl", encoding="utf-8")]
+    zh = [json.loads(line)["question"] for line in open(samples / "belle" / "eval_set.json", encoding="utf-8")]
     en = [json.loads(line)["instruction"] for line in open(samples / "seed_tasks" / "alpaca_seed_tasks.jsonl")]
     rows = pa.table({"text": zh + en + [None], "label": ["belle"] * len(zh) + ["alpaca"] * len(en) + ["x"]})
     path = tmp_path_factory.mktemp("clf") / "source.ftz"

@@ -44,7 +44,7 @@ steps: [normalize: {{unescape_newlines: true, strip: true}}, text_stats: {{}}]
 output: {{dir: "{tmp_path}/out"}}
 """)
     m = assay.run_pipeline(pipeline)
-    assert m["rows_out"] == 300
-    with pytest.raises(assay.pipeline.PipelineError, match="normalize.nfkd: unknown key"):
+    assert m.rows_out == 300
+    with pytest.raises(assay.pipeline.PipelineError, match=r"steps\[0\]\.normalize\.nfkd: unknown key"):
         pipeline.write_text(pipeline.read_text().replace("unescape_newlines: true", "nfkd: true"))
         assay.load_pipeline(pipeline)

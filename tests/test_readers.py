@@ -28,13 +28,105 @@ def _compress(src: Path, dst: Path, how: str) -> Path:
     return dst
 
 
+BELLE_EVAL = SAMPLES / "belle" / "eval_set.json"
+SHARED_BELLE_EVAL = SAMPLES.parent.parent / "shared" / "data" / "instruct" / "belle_eval_zh" / "eval_set.json"
+
+
+def test_belle_eval_set_json_is_json_lines_and_reads_every_row():
+    # BELLE publishes its eval set as JSON Lines in a .json file, without a final newline.
+    data = BELLE_EVAL.read_bytes()
+    assert data.count(b"\n") == 999 and not data.endswith(b"\n")
+    reader = assay.read(BELLE_EVAL, format="belle", source="belle-eval")
+    table = reader.read_all()
+    assert (table.num_rows, reader.quarantined_count) == (1000, 0)
+    lines = data.decode("utf-8").splitlines()
+    assert table.column("instruction").to_pylist() == [json.loads(line)["question"] for line in lines]
+    assert table.column("id")[999].as_py() == "belle-eval:eval_set.json:999"
+
+
+@pytest.mark.skipif(not SHARED_BELLE_EVAL.is_file(), reason="../shared/data is not here")
+def test_the_published_belle_eval_set_reads_every_row():
+    reader = assay.read(SHARED_BELLE_EVAL, format="belle", source="belle-eval")
+    assert (reader.read_all().num_rows, reader.quarantined_count) == (1000, 0)
+
+
+def _layouts() -> dict[str, tuple[bytes, str, int]]:
+    """Real records in each JSON layout: (bytes, format, rows); the BELLE ones are the same 40 records."""
+    belle = [json.loads(line) for line in BELLE_EVAL.read_text(encoding="utf-8").splitlines()[:40]]
+    aqua = (SAMPLES / "flan_cot" / "aqua_train.json").read_bytes()
+    gaokao = (SAMPLES / "gaokao" / "Objective_Questions" / "2010-2022_Math_II_MCQs.json").read_bytes()
+    return {
+        "lines": (b"\n".join(json.dumps(r, ensure_ascii=False).encode() for r in belle) + b"\n", "belle", 40),
+        "crlf-lines": (b"\r\n".join(json.dumps(r, ensure_ascii=False).encode() for r in belle), "belle", 40),
+        "array": (aqua, "alpaca", 100),
+        "one-object": (gaokao, "gaokao", 60),
+        "one-object-per-line": (json.dumps(json.loads(gaokao), ensure_ascii=False).encode() + b"\n", "gaokao", 60),
+        "concatenated": (b"".join(json.dumps(r, ensure_ascii=False, indent=2).encode() for r in belle), "belle", 40),
+        "pretty-objects": (b"\n".join(json.dumps(r, ensure_ascii=False, indent=1).encode() for r in belle), "belle", 40),
+    }
+
+
+@pytest.mark.parametrize("how", ["plain", "gz", "zst"])
+@pytest.mark.parametrize("suffix", [".json", ".jsonl", ".ndjson"])
+@pytest.mark.parametrize("layout", ["lines", "crlf-lines", "array", "one-object", "one-object-per-line",
+                                    "concatenated", "pretty-objects"])
+def test_json_layout_is_decided_by_content_not_name(tmp_path, layout, suffix, how):
+    data, fmt, rows = _layouts()[layout]
+    plain = tmp_path / f"data{suffix}"
+    plain.write_bytes(data)
+    path = _compress(plain, tmp_path / (plain.name + ("" if how == "plain" else f".{how}")), how)
+    reader = assay.read(path, format=fmt, source="s")
+    table = reader.read_all()
+    assert (table.num_rows, reader.quarantined_count) == (rows, 0)
+    if fmt == "belle":  # every layout gives the rows of the original JSON Lines
+        reference = assay.read(BELLE_EVAL, format="belle", source="s").read_all().slice(0, rows)
+        assert table.drop_columns(["id"]).equals(reference.drop_columns(["id"]))
+    else:
+        original = {"alpaca": SAMPLES / "flan_cot" / "aqua_train.json",
+                    "gaokao": SAMPLES / "gaokao" / "Objective_Questions" / "2010-2022_Math_II_MCQs.json"}[fmt]
+        reference = assay.read(original, format=fmt, source="s").read_all()
+        assert table.drop_columns(["id"]).equals(reference.drop_columns(["id"]))
+
+
+@pytest.mark.parametrize("layout", ["lines", "array", "one-object", "concatenated"])
+def test_a_utf8_bom_is_skipped_in_json(tmp_path, layout):
+    data, fmt, rows = _layouts()[layout]
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + data)
+    reader = assay.read(path, format=fmt, source="s")
+    assert (reader.read_all().num_rows, reader.quarantined_count) == (rows, 0)
+
+
+def test_a_utf8_bom_is_skipped_in_csv_and_tsv(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffid,text\r\n1,你好\r\n2,\"two\r\nlines\"\r\n".encode("utf-8"))
+    reader = assay.read(path, format="text", source="csv")
+    table = reader.read_all()
+    assert reader.quarantined_count == 0
+    assert table.column("id").to_pylist() == ["1", "2"]  # the header's first field is "id", not "\ufeffid"
+    assert table.column("text").to_pylist() == ["你好", "two\r\nlines"]
+    tsv = tmp_path / "bom.tsv.zst"
+    tsv.write_bytes(zstandard.ZstdCompressor().compress("\ufefftext\r\nabc\r\n".encode("utf-8")))
+    assert assay.read(tsv, format="text", source="t").read_all().column("text").to_pylist() == ["abc"]
+
+
+def test_a_damaged_first_line_does_not_hide_the_json_lines_after_it(tmp_path):
+    path = tmp_path / "first-bad.json"
+    good = BELLE_EVAL.read_text(encoding="utf-8").splitlines()[:5]
+    path.write_text('{"question": "cut off\n' + "\n".join(good) + "\n", encoding="utf-8")
+    reader = assay.read(path, format="belle", source="b")
+    assert reader.read_all().num_rows == 5
+    (bad,) = reader.quarantined
+    assert bad["line"] == 1 and bad["error"].startswith("invalid JSON")
+
+
 @pytest.mark.parametrize("how", ["plain", "gz", "zst"])
 def test_jsonl_plain_gz_zst_read_the_same(tmp_path, how):
-    src = SAMPLES / "belle_eval_zh.jsonl"
+    src = BELLE_EVAL
     path = _compress(src, tmp_path / ("belle.jsonl" + ("" if how == "plain" else f".{how}")), how)
     table = assay.read(path, format="belle", source="belle-eval").read_all()
     assert table.schema == RECORD_SCHEMA
-    assert table.num_rows == 300
+    assert table.num_rows == 1000
     first = json.loads(src.read_text(encoding="utf-8").splitlines()[0])
     row = table.slice(0, 1).to_pylist()[0]
     assert row["instruction"] == first["question"] and row["output"] == first["std_answer"]
@@ -122,11 +214,11 @@ def test_csv_and_tsv(tmp_path):
 
 
 def test_parquet_in_schema_roundtrip_and_extra_columns(tmp_path):
-    table = assay.read(SAMPLES / "belle_eval_zh.jsonl", format="belle", source="b").read_all()
+    table = assay.read(SAMPLES / "belle" / "eval_set.json", format="belle", source="b").read_all()
     pq.write_table(table, tmp_path / "a.parquet")
     again = assay.read(tmp_path / "a.parquet", format="parquet", source="ignored").read_all()
     assert again.equals(table)
-    pq.write_table(table.append_column("score", pa.array(range(300))), tmp_path / "b.parquet")
+    pq.write_table(table.append_column("score", pa.array(range(table.num_rows))), tmp_path / "b.parquet")
     extra = assay.read(tmp_path / "b.parquet", format="assay", source="ignored").read_all()
     assert json.loads(extra.column("meta")[7].as_py())["score"] == 7
     # Other formats read Parquet too.
@@ -186,13 +278,13 @@ def test_duplicate_ids_are_quarantined_within_a_source(tmp_path):
 
 
 def test_duplicate_ids_in_assay_parquet_name_their_row(tmp_path):
-    rows = assay.read(SAMPLES / "belle_eval_zh.jsonl", format="belle", source="b").read_all().slice(0, 3)
+    rows = assay.read(SAMPLES / "belle" / "eval_set.json", format="belle", source="b").read_all().slice(0, 3)
     doubled = pa.concat_tables([rows, rows.slice(1, 1)])
     pq.write_table(doubled, tmp_path / "d.parquet")
     reader = assay.read(tmp_path / "d.parquet", format="assay")
     assert reader.read_all().num_rows == 3
     (bad,) = reader.quarantined
-    assert bad["record"] == 3 and "duplicate id 'b:belle_eval_zh.jsonl:1'" in bad["error"]
+    assert bad["record"] == 3 and "duplicate id 'b:eval_set.json:1'" in bad["error"]
 
 
 def test_id_registry_save_and_load(tmp_path):
@@ -204,12 +296,12 @@ def test_id_registry_save_and_load(tmp_path):
 
 
 def test_truncated_gzip_keeps_rows_before_the_damage(tmp_path):
-    data = gzip.compress((SAMPLES / "belle_eval_zh.jsonl").read_bytes())
+    data = gzip.compress((SAMPLES / "belle" / "eval_set.json").read_bytes())
     path = tmp_path / "cut.jsonl.gz"
     path.write_bytes(data[: len(data) // 2])
     reader = assay.read(path, format="belle", source="b")
     table = reader.read_all()
-    assert 50 < table.num_rows < 300
+    assert 50 < table.num_rows < 1000
     assert reader.quarantined_count == 1
     assert "file unreadable after line" in reader.quarantined[0]["error"]
 
@@ -240,14 +332,14 @@ def test_ids_are_stable_across_runs_and_working_directories(tmp_path, monkeypatc
 
 
 def test_batches_are_bounded(tmp_path):
-    reader = assay.read(SAMPLES / "belle_eval_zh.jsonl", format="belle", source="b", batch_rows=64)
+    reader = assay.read(SAMPLES / "belle" / "eval_set.json", format="belle", source="b", batch_rows=64)
     sizes = [b.num_rows for b in reader]
-    assert max(sizes) <= 64 and sum(sizes) == 300
+    assert max(sizes) <= 64 and sum(sizes) == 1000
 
 
 def test_errors_for_unknown_format_and_missing_files(tmp_path):
     with pytest.raises(ValueError, match="unknown format 'alpacca'"):
-        assay.read(SAMPLES / "belle_eval_zh.jsonl", format="alpacca")
+        assay.read(SAMPLES / "belle" / "eval_set.json", format="alpacca")
     with pytest.raises(FileNotFoundError, match="no file matches"):
         assay.read(str(tmp_path / "*.jsonl"), format="belle")
     with pytest.raises(ValueError, match="cannot tell the file type"):
@@ -256,8 +348,8 @@ def test_errors_for_unknown_format_and_missing_files(tmp_path):
 
 
 def test_guess_format_on_samples():
-    assert guess_format(json.loads((SAMPLES / "belle_eval_zh.jsonl").read_text().splitlines()[0])) == "belle"
-    assert guess_format(json.loads((SAMPLES / "seed_tasks" / "belle_zh_seed_tasks.jsonl").read_text().splitlines()[0])) == "seed_tasks"
+    assert guess_format(json.loads((SAMPLES / "belle" / "eval_set.json").read_text().splitlines()[0])) == "belle"
+    assert guess_format(json.loads((SAMPLES / "belle" / "zh_seed_tasks.json").read_text().splitlines()[0])) == "seed_tasks"
     assert guess_format({"conversations": []}) == "sharegpt"
     assert guess_format({"foo": 1}) is None
 

@@ -8,16 +8,25 @@ import time
 
 import pytest
 
-import slow_step  # noqa: F401  (registers _test_sleep in this process too)
+from slow_step import SleepStep
+from assay.manifest import Manifest
 from assay.pipeline import PipelineError, run_pipeline
+from assay.steps import registered
 
 from conftest import ROOT, SAMPLES
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _sleep_step():
+    """_test_sleep in this process too (the child processes register it themselves)."""
+    with registered(SleepStep):
+        yield
 
 
 @pytest.fixture()
 def many_files(tmp_path):
     """The BELLE sample split into 20 input files, and a pipeline over them."""
-    lines = (SAMPLES / "belle_eval_zh.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = (SAMPLES / "belle" / "eval_set.json").read_text(encoding="utf-8").splitlines()[:300]
     folder = tmp_path / "in"
     folder.mkdir()
     for k in range(20):
@@ -51,7 +60,8 @@ def _with_checkpoints(pipeline, seconds: float):
 
 
 def _assert_same_run(resumed, reference):
-    assert [s["sha256"] for s in resumed["shards"]] == [s["sha256"] for s in reference["shards"]]
+    assert [s.sha256 for s in resumed.shards] == [s.sha256 for s in reference.shards]
+    resumed, reference = resumed.model_dump(), reference.model_dump()
     for key in ("rows_in", "rows_out", "removed", "quarantined", "sources", "steps"):
         if key == "steps":
             resumed[key] = [{**s, "seconds": 0} for s in resumed[key]]
@@ -82,10 +92,10 @@ def test_resume_after_kill_9_is_byte_identical(many_files, tmp_path):
     proc = _cli("run", str(many_files), "-o", str(out), "--no-progress", "--resume")
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
-    resumed = json.loads((out / "manifest.json").read_text())
+    resumed = Manifest.load(out)
     _assert_same_run(resumed, reference)
-    assert reference["removed"]["exact_duplicate"] >= 19 and reference["removed"]["near_duplicate"] >= 10
-    assert reference["rows_in"] == 300 + 38 + 1
+    assert reference.removed["exact_duplicate"] >= 19 and reference.removed["near_duplicate"] >= 10
+    assert reference.rows_in == 300 + 38 + 1
     assert (out / "quarantine" / "quarantine.jsonl").read_bytes() == (
         tmp_path / "reference" / "quarantine" / "quarantine.jsonl").read_bytes()
     assert not (out / ".staging").exists()
@@ -116,7 +126,7 @@ def test_resume_redoes_the_files_finished_since_the_last_checkpoint(many_files, 
     proc = _cli("run", str(pipeline), "-o", str(out), "--no-progress", "--resume")
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
-    _assert_same_run(json.loads((out / "manifest.json").read_text()), reference)
+    _assert_same_run(Manifest.load(out), reference)
 
 
 def test_resume_after_every_file_was_done_still_finishes_the_steps(many_files, tmp_path, monkeypatch):
@@ -145,6 +155,32 @@ def test_resume_after_every_file_was_done_still_finishes_the_steps(many_files, t
     assert index.rows_seen > 300
 
 
+def test_a_kill_while_the_markers_of_a_checkpoint_are_written_is_resumed(many_files, tmp_path, monkeypatch):
+    # One checkpoint, after the last unit: killed once its state and five of its twenty markers
+    # are written, the resume redoes the marked units (their state's own marker is missing).
+    from assay.pipeline import runner
+
+    reference = run_pipeline(many_files, output_dir=tmp_path / "reference")
+    pipeline = _with_checkpoints(many_files, 600)
+    written = []
+    write_json = runner._write_json
+
+    def dying(path, data):
+        if path.parent.name == "units":
+            written.append(path.name)
+            if len(written) == 6:
+                raise KeyboardInterrupt
+        write_json(path, data)
+
+    monkeypatch.setattr(runner, "_write_json", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(pipeline, output_dir=tmp_path / "o")
+    monkeypatch.undo()
+    staging = tmp_path / "o" / ".staging"
+    assert len(list((staging / "units").glob("*.json"))) == 5 and (staging / "state" / "u000019").is_dir()
+    _assert_same_run(run_pipeline(pipeline, output_dir=tmp_path / "o", resume=True), reference)
+
+
 def test_checkpoint_interval_is_not_part_of_the_pipeline_identity(many_files):
     from assay.pipeline import load_pipeline
 
@@ -162,7 +198,7 @@ def test_resume_refuses_a_changed_pipeline(many_files, tmp_path):
 
 def test_resume_without_an_interrupted_run_starts_fresh(many_files, tmp_path):
     m = run_pipeline(many_files, output_dir=tmp_path / "fresh", resume=True)
-    assert m["rows_in"] == 339 and m["quarantined"] == 1
+    assert m.rows_in == 339 and m.quarantined == 1
 
 
 def test_one_and_two_threads_give_identical_shards(tmp_path):
@@ -172,7 +208,7 @@ def test_one_and_two_threads_give_identical_shards(tmp_path):
         out = tmp_path / f"t{threads}"
         subprocess.run([sys.executable, "-m", "assay.cli", "run", str(ROOT / "pipelines" / "quickstart.yaml"),
                         "-o", str(out), "--no-progress"], env=env, check=True, cwd=ROOT, capture_output=True)
-        manifest = json.loads((out / "manifest.json").read_text())
-        assert manifest["threads"] == threads
-        hashes.append([s["sha256"] for s in manifest["shards"]])
+        manifest = Manifest.load(out)
+        assert manifest.threads == threads
+        hashes.append([s.sha256 for s in manifest.shards])
     assert hashes[0] == hashes[1]

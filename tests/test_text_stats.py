@@ -85,12 +85,36 @@ def test_words_count_each_ideograph():
     assert [r["words"] for r in rows] == [7, 4, 2]
 
 
+THREADS_SCRIPT = """
+import hashlib, sys, pyarrow as pa, assay
+texts = [f"doc {i} 文{i} " * (i % 7) for i in range(20_000)]
+out = assay.text_stats(pa.chunked_array([texts[:7000], texts[7000:]]))
+sink = pa.BufferOutputStream()
+with pa.ipc.new_stream(sink, out.schema) as writer:
+    writer.write_table(out)
+print(assay.thread_count(), hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest())
+"""
+
+
 def test_chunks_follow_input_and_threads_give_same_answer():
-    texts = [f"doc {i} 文{i}" for i in range(20_000)]
+    texts = [f"doc {i} 文{i} " * (i % 7) for i in range(20_000)]
     chunked = pa.chunked_array([texts[:7000], texts[7000:]])
     out = assay.text_stats(chunked)
     assert [len(b) for b in out.to_batches()] == [7000, 13000]
     assert np.array_equal(out.column("chars").to_numpy(), np.array([len(t) for t in texts]))
+    # The pool is sized once per process: compare fresh processes on 1, 2 and 4 threads.
+    import os
+    import subprocess
+    import sys
+
+    results = set()
+    for threads in (1, 2, 4):
+        env = {**os.environ, "RAYON_NUM_THREADS": str(threads)}
+        line = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], env=env, capture_output=True, text=True,
+                              check=True).stdout.split()
+        assert line[0] == str(threads)
+        results.add(line[1])
+    assert len(results) == 1
 
 
 def test_panic_becomes_python_exception():

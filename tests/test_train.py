@@ -36,7 +36,7 @@ def _records() -> list[dict]:
                             instruction=r["instruction"], input=r["input"] or None, output=r["output"], messages=None,
                             text=render_text("instruction", instruction=r["instruction"], input=r["input"], output=r["output"]),
                             meta="{}"))
-    for i, line in enumerate((SAMPLES / "belle_eval_zh.jsonl").read_text(encoding="utf-8").splitlines()[:60]):
+    for i, line in enumerate((SAMPLES / "belle" / "eval_set.json").read_text(encoding="utf-8").splitlines()[:60]):
         r = json.loads(line)
         if i % 3 == 0:  # some as multi-turn chats
             msgs = [{"role": "system", "content": "你是一个乐于助人的助手。"}, {"role": "user", "content": r["question"]},
@@ -61,20 +61,20 @@ def _records() -> list[dict]:
 
 
 def write_shards(folder: Path, n_shards: int = 2) -> Path:
-    """Parquet shards + manifest.json as `assay run` writes them; returns the manifest path."""
+    """Parquet shards + manifest.json written by `assay run` from the records; returns the manifest path.
+
+    The run adds a step's columns (text_stats), which the trainer must ignore."""
+    from assay.pipeline import PipelineConfig, run_pipeline
+
     records = _records()
-    (folder / "data").mkdir(parents=True, exist_ok=True)
-    shards = []
-    for k in range(n_shards):
-        part = records[k::n_shards]
-        table = pa.Table.from_pylist(part, schema=RECORD_SCHEMA)
-        table = table.append_column("lang", pa.array(["en"] * len(part)))  # a step's extra column
-        rel = f"data/part-{k:05d}.parquet"
-        pq.write_table(table, folder / rel)
-        shards.append({"path": rel, "rows": len(part), "sha256": "-"})
-    manifest = folder / "manifest.json"
-    manifest.write_text(json.dumps({"shards": shards, "rows": len(records)}))
-    return manifest
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(records, schema=RECORD_SCHEMA), folder / "records.parquet")
+    config = PipelineConfig(
+        name="train-fixture", inputs=[{"path": str(folder / "records.parquet"), "format": "assay", "source": "fixture"}],
+        steps=[{"text_stats": {}}],
+        output={"dir": str(folder / "run"), "shard_rows": -(-len(records) // n_shards)})
+    run_pipeline(config)
+    return folder / "run" / "manifest.json"
 
 
 @pytest.fixture(scope="module")
@@ -208,13 +208,14 @@ def test_stream_is_seeded_and_excludes_held_out(manifest):
     assert first_rows(0) == first_rows(0)
     assert first_rows(0) != first_rows(1)
     stream = RowStream(files, tok, seed=0, **kwargs)
-    train_ids = [r["id"] for r in stream.epoch_rows(0)]
-    all_ids = [r["id"] for r in iter_rows(files)]
-    held = {i for i in all_ids if is_held_out(i, 0.2)}
+    train_ids = [(r["source"], r["id"]) for r in stream.epoch_rows(0)]
+    all_ids = [(r["source"], r["id"]) for r in iter_rows(files)]
+    held = {key for key in all_ids if is_held_out(*key, 0.2)}
     assert held and not held & set(train_ids) and sorted(train_ids) == sorted(set(all_ids) - held)
     assert train_ids != [i for i in all_ids if i not in held]  # shuffled
     ev = eval_examples(files, tok, template="alpaca", max_length=8192, held_out_fraction=0.2, limit=1000)
-    usable = [r for r in iter_rows(files) if r["id"] in held and encode_row(r, tok, "alpaca", 8192) is not None]
+    usable = [r for r in iter_rows(files) if (r["source"], r["id"]) in held
+              and encode_row(r, tok, "alpaca", 8192) is not None]
     assert len(ev) == len(usable) and len(usable) >= 0.8 * len(held)  # a few belle answers are empty
 
 

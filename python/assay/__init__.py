@@ -17,6 +17,7 @@ from assay.dedup import DedupIndex, exact_duplicates, minhash, near_duplicates, 
 from assay.fasttext_model import LID176_PATH, FastTextModel, load_model
 from assay.io import RecordReader, read
 from assay.langid import langid
+from assay.manifest import Manifest
 from assay.pipeline import load_pipeline, run_pipeline
 from assay.quality import apply_filter, apply_filters, quality_signals, row_languages
 from assay.report import write_report
@@ -27,6 +28,7 @@ __all__ = [
     "DedupIndex",
     "FastTextModel",
     "LID176_PATH",
+    "Manifest",
     "RECORD_SCHEMA",
     "RecordReader",
     "RustPanic",

@@ -19,10 +19,10 @@ Building a quality classifier (curated vs. noisy instruction data)
 3. Use it in a pipeline: the ``classify`` step adds ``label``/``score`` columns and
    removes what the keep rules reject::
 
-       - step: classify
-         model: quality.bin
-         keep: [curated]
-         min_score: 0.5
+       - classify:
+           model: quality.bin
+           keep: [curated]
+           min_score: 0.5
 
 A runnable version with the samples shipped in the repo is
 ``examples/quality_classifier.py``.
@@ -105,7 +105,7 @@ def train_classifier(
     >>> import assay, json, os, tempfile, pyarrow as pa
     >>> from pathlib import Path
     >>> samples = Path(assay.__file__).resolve().parents[2] / "samples"
-    >>> zh = [json.loads(l)["question"] for l in open(samples / "belle_eval_zh.jsonl", encoding="utf-8")]
+    >>> zh = [json.loads(l)["question"] for l in open(samples / "belle" / "eval_set.json", encoding="utf-8")]
     >>> en = [json.loads(l)["instruction"] for l in open(samples / "seed_tasks" / "alpaca_seed_tasks.jsonl")]
     >>> rows = pa.table({"text": zh + en, "label": ["belle"] * len(zh) + ["alpaca"] * len(en)})
     >>> path = os.path.join(tempfile.mkdtemp(), "source.bin")

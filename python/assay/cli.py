@@ -75,23 +75,43 @@ def run(pipeline: Path, output_dir: Path | None, threads: int | None, progress: 
     except (PipelineError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
         return
-    out = Path(output_dir or manifest["config"]["output"]["dir"])
-    table = Table(title=f"assay run: {manifest['name']}", show_header=True)
-    for col in ("source", "rows in", "rows out", "removed", "quarantined"):
+    out = Path(output_dir or manifest.config["output"]["dir"])
+    _print_funnel(manifest)
+    table = Table(title=f"assay run: {manifest.name}", show_header=True)
+    upsampled = bool(manifest.upsampled)
+    columns = ["source", "rows in"] + (["upsampled"] if upsampled else []) + ["rows out", "removed", "quarantined"]
+    for col in columns:
         table.add_column(col, justify="right" if col != "source" else "left")
-    for name, c in manifest["sources"].items():
-        table.add_row(name, f"{c['rows_in']:,}", f"{c['rows_out']:,}", f"{c['removed']:,}", f"{c['quarantined']:,}")
-    table.add_row("[bold]total", f"[bold]{manifest['rows_in']:,}", f"[bold]{manifest['rows_out']:,}",
-                  f"[bold]{sum(manifest['removed'].values()):,}", f"[bold]{manifest['quarantined']:,}")
+    for name, c in manifest.sources.items():
+        table.add_row(name, f"{c.rows_in:,}", *([f"{c.upsampled:,}"] if upsampled else []), f"{c.rows_out:,}",
+                      f"{c.removed:,}", f"{c.quarantined:,}")
+    table.add_row("[bold]total", f"[bold]{manifest.rows_in:,}", *([f"[bold]{manifest.upsampled:,}"] if upsampled else []),
+                  f"[bold]{manifest.rows_out:,}", f"[bold]{manifest.removed_total:,}", f"[bold]{manifest.quarantined:,}")
     console.print(table)
-    for reason, n in manifest["removed"].items():
-        console.print(f"  removed [yellow]{reason}[/]: {n:,}")
-    click.echo(f"shards:     {out / 'data'} ({len(manifest['shards'])} file(s))")
+    click.echo(f"shards:     {out / 'data'} ({len(manifest.shards)} file(s))")
     click.echo(f"manifest:   {out / 'manifest.json'}")
     click.echo(f"stats:      {out / 'stats.json'}")
-    click.echo(f"report:     {out / 'report.html'}")
-    if manifest["quarantined"]:
-        click.echo(f"quarantine: {out / manifest['quarantine']} ({manifest['quarantined']:,} record(s))")
+    click.echo(f"report:     {out / 'report.html'}  (open it in a browser: funnel, languages, duplicates, samples)")
+    if manifest.quarantined:
+        click.echo(f"quarantine: {out / manifest.quarantine} ({manifest.quarantined:,} record(s))")
+
+
+def _print_funnel(manifest: Any) -> None:
+    """Rows through each stage, with what it removed by reason."""
+    table = Table(title="funnel", show_header=True)
+    for col in ("stage", "rows in", "rows out", "removed by reason"):
+        table.add_column(col, justify="left" if col in ("stage", "removed by reason") else "right")
+    table.add_row("read", f"{manifest.rows_in:,}", f"{manifest.rows_in - manifest.quarantined:,}",
+                  f"quarantined {manifest.quarantined:,}" if manifest.quarantined else "")
+    stages = [(f"{i + 1}. {s.step}", s) for i, s in enumerate(manifest.steps)]
+    if manifest.assemble is not None:
+        stages.append((f"{len(stages) + 1}. assemble", manifest.assemble))
+    for label, stage in stages:
+        removed = "\n".join(f"{reason} {n:,}" for reason, n in stage.removed.items())
+        if getattr(stage, "upsampled", 0):
+            removed = "\n".join(filter(None, [removed, f"+{stage.upsampled:,} upsampled"]))
+        table.add_row(escape(label), f"{stage.rows_in:,}", f"{stage.rows_out:,}", escape(removed))
+    console.print(table)
 
 
 def _stats_table(stats: dict[str, Any], title: str) -> Table:
@@ -127,11 +147,15 @@ def inspect(path: str, format_: str | None, text_field: str | None, column: str)
         _fail(str(exc))
         return
     if info["kind"] == "output":
-        click.echo(f"assay output '{info['name']}' at {info['path']} (config {info['config_hash'][:12]})")
-        click.echo(f"rows: in {info['rows_in']:,}, out {info['rows_out']:,}, "
-                   f"removed {sum(info['removed'].values()):,}, quarantined {info['quarantined']:,}")
-        for shard in info["shards"]:
-            click.echo(f"  {shard['path']}: {shard['rows']:,} rows, {shard['bytes']:,} bytes")
+        manifest = info["manifest"]
+        click.echo(f"assay output '{manifest.name}' at {info['path']} (config {manifest.config_hash[:12]})")
+        click.echo(f"rows: in {manifest.rows_in:,}, out {manifest.rows_out:,}, "
+                   f"removed {manifest.removed_total:,}, quarantined {manifest.quarantined:,}"
+                   + (f", upsampled {manifest.upsampled:,}" if manifest.upsampled else ""))
+        click.echo("accounting: " + ("balances" if manifest.balances() else "does NOT balance: " + "; ".join(
+            c.rule for c in manifest.checks() if not c.ok)))
+        for shard in manifest.shards:
+            click.echo(f"  {shard.path}: {shard.rows:,} rows, {shard.bytes:,} bytes")
         if info["schema"] is not None:
             click.echo("schema:")
             for field in info["schema"]:

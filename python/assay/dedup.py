@@ -55,7 +55,9 @@ __all__ = [
     "DEFAULT_NUM_PERM",
     "DedupIndex",
     "ExactDedupIndex",
+    "KEY_FIELDS",
     "exact_duplicates",
+    "key_columns",
     "key_text",
     "lsh_params",
     "minhash",
@@ -354,7 +356,7 @@ KEYS = ("text", "prompt", "prompt_response", "messages")
 """Dedup keys for records: ``prompt`` = instruction + input, ``prompt_response`` adds
 output, ``messages`` = the whole chat; rows without the key's fields fall back to text."""
 
-_KEY_COLUMNS = {
+KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "text": ("text",),
     "prompt": ("instruction", "input"),
     "prompt_response": ("instruction", "input", "output"),
@@ -395,10 +397,47 @@ def _string_column(table: pa.Table | pa.RecordBatch, name: str) -> pa.Array:
     return column.cast(pa.large_string())
 
 
+def _key_fields(data: Any, key: str) -> tuple[list[pa.Array], pa.Array | None]:
+    """The key's fields as strings, and which rows have them all empty (None for ``text``)."""
+    if key not in KEY_FIELDS:
+        raise ValueError(f"key must be one of {KEYS}, got {key!r}")
+    table = _to_arrow_table_like(data)
+    if table is None:
+        raise TypeError("a record key needs a table (pyarrow Table/RecordBatch, polars or pandas frame)")
+    parts = [_string_column(table, name) for name in KEY_FIELDS[key]]
+    if key == "text":
+        return parts, None
+    lengths = [pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(p)), 0) for p in parts]
+    empty = pc.equal(lengths[0] if len(lengths) == 1 else pc.max_element_wise(*lengths), 0)
+    return parts, empty
+
+
+def key_columns(data: Any, key: str = "text") -> list[pa.Array]:
+    """The key fields of each row for a record key (``text``, ``prompt``,
+    ``prompt_response``, ``messages``), one array per field; chat ``messages`` become
+    their ``role: content`` lines. A row whose key fields are all empty (e.g. a text row
+    under ``key="prompt"``) has its ``text`` as the first field instead and the others null.
+    Exact dedup hashes these fields framed one by one (in Rust, as :func:`exact_duplicates`
+    does with ``columns``), so ``("a b", "c")`` and ``("a", "b c")`` stay apart.
+
+    >>> import pyarrow as pa
+    >>> t = pa.table({"instruction": ["Add", None], "input": ["1+1", None],
+    ...               "output": ["2", None], "text": ["Add\\n1+1\\n2", "plain"]})
+    >>> [c.to_pylist() for c in key_columns(t, "prompt")]
+    [['Add', 'plain'], ['1+1', None]]
+    """
+    parts, empty = _key_fields(data, key)
+    if empty is None:
+        return parts
+    text = _string_column(_to_arrow_table_like(data), "text")
+    none = pa.scalar(None, pa.large_string())
+    return [pc.if_else(empty, text, parts[0])] + [pc.if_else(empty, none, p) for p in parts[1:]]
+
+
 def key_text(data: Any, key: str = "text", *, separator: str = "\n") -> pa.Array:
-    """One string per row for a record key (``text``, ``prompt``, ``prompt_response``,
-    ``messages``): the key's fields joined by ``separator``; a row whose key fields are
-    all empty (e.g. a text row under ``key="prompt"``) uses its ``text`` instead.
+    """One string per row for a record key (what near-dedup shingles): the fields of
+    :func:`key_columns` joined by ``separator``; a row whose key fields are all empty
+    uses its ``text``.
 
     >>> import pyarrow as pa
     >>> t = pa.table({"instruction": ["Add", None], "input": ["1+1", None],
@@ -406,17 +445,12 @@ def key_text(data: Any, key: str = "text", *, separator: str = "\n") -> pa.Array
     >>> key_text(t, "prompt").to_pylist()
     ['Add\\n1+1', 'plain']
     """
-    if key not in _KEY_COLUMNS:
-        raise ValueError(f"key must be one of {KEYS}, got {key!r}")
-    table = _to_arrow_table_like(data)
-    if table is None:
-        raise TypeError("key_text needs a table (pyarrow Table/RecordBatch, polars or pandas frame)")
-    parts = [pc.fill_null(_string_column(table, name), "") for name in _KEY_COLUMNS[key]]
+    parts, empty = _key_fields(data, key)
+    parts = [pc.fill_null(p, "") for p in parts]
     joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, pa.scalar(separator, pa.large_string()))
-    if key == "text":
+    if empty is None:
         return joined
-    empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(joined)), 0)
-    return pc.if_else(empty, _string_column(table, "text"), joined)
+    return pc.if_else(empty, _string_column(_to_arrow_table_like(data), "text"), joined)
 
 
 def _key_arrays(data: Any, columns: Sequence[str]) -> list[pa.Array]:

@@ -1,8 +1,8 @@
 """``assay inspect``: what a file or an output folder holds.
 
->>> info = inspect_path("samples/belle_eval_zh.jsonl")
+>>> info = inspect_path("samples/belle/eval_set.json")
 >>> info["format"], info["rows"], info["quarantined"]
-('belle', 300, 0)
+('belle', 1000, 0)
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pyarrow as pa
 from assay.io import RecordReader
 from assay.io.files import expand_inputs, file_type, open_binary
 from assay.io.formats import guess_format
-from assay.io.readers import RawRecord, iter_csv, iter_json, iter_jsonl
+from assay.io.readers import RawRecord, iter_csv, iter_json
 from assay.stats import text_stats
 
 __all__ = ["inspect_path", "summarize_text"]
@@ -87,7 +87,7 @@ def _first_record(path: Path) -> dict[str, Any] | None:
         return batch.to_pylist()[0] if batch is not None and batch.num_rows else None
     stream, _ = open_binary(path)
     with stream:
-        it = iter_jsonl(stream) if kind == "jsonl" else iter_json(stream, "item") if kind == "json" else iter_csv(stream, "\t" if kind == "tsv" else ",")
+        it = iter_csv(stream, "\t" if kind == "tsv" else ",") if kind in ("csv", "tsv") else iter_json(stream)
         for record in it:
             if isinstance(record, RawRecord):
                 return record.value
@@ -97,12 +97,13 @@ def _first_record(path: Path) -> dict[str, Any] | None:
 def _inspect_output(folder: Path) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
-    manifest = json.loads((folder / "manifest.json").read_text())
+    from assay.manifest import Manifest
+
+    manifest = Manifest.load(folder)
     stats = json.loads((folder / "stats.json").read_text()) if (folder / "stats.json").exists() else {}
-    schema = pq.read_schema(folder / manifest["shards"][0]["path"]) if manifest["shards"] else None
-    keys = ("name", "rows_in", "rows_out", "removed", "quarantined", "sources", "shards", "config_hash")
-    return {"kind": "output", "path": str(folder), **{k: manifest.get(k) for k in keys},
-            "schema": schema, "stats": stats.get("columns", {})}
+    schema = pq.read_schema(folder / manifest.shards[0].path) if manifest.shards else None
+    return {"kind": "output", "path": str(folder), "manifest": manifest, "schema": schema,
+            "stats": stats.get("columns", {})}
 
 
 def inspect_path(path: str | Path, format: str | None = None, column: str = "text",
@@ -115,7 +116,7 @@ def inspect_path(path: str | Path, format: str | None = None, column: str = "tex
     """
     p = Path(path)
     if p.is_dir():
-        if (p / "manifest.json").exists():
+        if (p / "manifest.json").exists():  # an output folder: its manifest (an assay.Manifest) and schema
             return _inspect_output(p)
         raise ValueError(f"{p} is a folder without manifest.json: inspect a file, a glob or an assay output folder")
     files = expand_inputs(str(path))

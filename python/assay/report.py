@@ -4,7 +4,7 @@
 style sheet is inline. It shows the manifest's headline numbers and the
 accounting check, a funnel of rows by step and removal reason, text-length
 histograms before and after the steps, the language mix (when a ``lang`` column
-exists), the source mix, duplicate-cluster sizes (when ``cluster_size`` exists),
+exists), the source mix, duplicate-cluster sizes (for each step that adds ``cluster_size``),
 a sample of removed rows per reason and of quarantined records, and the numeric
 column summary of ``stats.json``.
 
@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import orjson
+
+from assay.manifest import Manifest
 
 __all__ = ["REPORT_FILE", "write_report"]
 
@@ -52,26 +54,23 @@ def write_report(output_dir: str | Path, *, sample_rows: int = 3, sample_chars: 
     ('report.html', True)
     """
     out = Path(output_dir)
-    manifest_path = out / "manifest.json"
-    if not manifest_path.is_file():
-        raise FileNotFoundError(f"{out} is not an assay output folder: {manifest_path} is missing")
-    manifest = orjson.loads(manifest_path.read_bytes())
+    manifest = Manifest.load(out)
     stats_path = out / "stats.json"
     stats = orjson.loads(stats_path.read_bytes()) if stats_path.is_file() else {}
     files = _OutputFiles(out, manifest)
     colors = _reason_colors(manifest)
     sections = [
         _headline_section(manifest, files),
-        _accounting_section(manifest, files),
+        _accounting_section(manifest),
         _funnel_section(manifest, colors),
         _lengths_section(stats, files),
         _languages_section(files),
         _sources_section(manifest, stats),
-        _duplicates_section(files),
+        _duplicates_section(manifest, files),
         _samples_section(manifest, files, colors, sample_rows, sample_chars),
         _columns_section(stats),
     ]
-    page = _page(f"assay report: {manifest.get('name', out.name)}", sections)
+    page = _page(f"assay report: {manifest.name}", sections)
     target = out / REPORT_FILE
     tmp = target.with_suffix(".html.tmp")
     tmp.write_text(page, encoding="utf-8")
@@ -86,10 +85,10 @@ def write_report(output_dir: str | Path, *, sample_rows: int = 3, sample_chars: 
 class _OutputFiles:
     """The shards and rejects a manifest lists, with lazy polars scans of chosen columns."""
 
-    def __init__(self, out: Path, manifest: dict[str, Any]) -> None:
+    def __init__(self, out: Path, manifest: Manifest) -> None:
         self.out = out
-        self.shards = [p for p in (self._inside(s.get("path")) for s in manifest.get("shards", [])) if p]
-        self.rejects = [p for p in (self._inside(r.get("path")) for r in manifest.get("rejects", [])) if p]
+        self.shards = [p for p in (self._inside(s.path) for s in manifest.shards) if p]
+        self.rejects = [p for p in (self._inside(r.path) for r in manifest.rejects) if p]
         self._schemas: dict[Path, Any] = {}
 
     def _inside(self, relative: str | None) -> Path | None:
@@ -140,10 +139,10 @@ def _collect(frame):
     return frame.collect(streaming=True)  # pragma: no cover - older polars
 
 
-def _reason_colors(manifest: dict[str, Any]) -> dict[str, str]:
-    reasons = list(manifest.get("removed", {}))
-    for step in manifest.get("steps", []):
-        reasons += [r for r in step.get("removed", {}) if r not in reasons]
+def _reason_colors(manifest: Manifest) -> dict[str, str]:
+    reasons = list(manifest.removed)
+    for step in manifest.steps + ([manifest.assemble] if manifest.assemble else []):
+        reasons += [r for r in step.removed if r not in reasons]
     return {r: REASON_COLORS[i % len(REASON_COLORS)] for i, r in enumerate(reasons)}
 
 
@@ -309,28 +308,28 @@ def _columns(plot: str, categories: Sequence[str], series: Sequence[tuple[str, S
 # Sections
 
 
-def _headline_section(manifest: dict[str, Any], files: _OutputFiles) -> str:
-    rows_in = manifest.get("rows_in", 0)
-    rows_out = manifest.get("rows_out", 0)
-    removed = sum(manifest.get("removed", {}).values())
-    quarantined = manifest.get("quarantined", 0)
-    shard_bytes = sum(s.get("bytes", 0) for s in manifest.get("shards", []))
+def _headline_section(manifest: Manifest, files: _OutputFiles) -> str:
+    rows_in, rows_out, quarantined = manifest.rows_in, manifest.rows_out, manifest.quarantined
+    removed = manifest.removed_total
+    shard_bytes = sum(s.bytes for s in manifest.shards)
     cards = [
         ("rows in", _n(rows_in), ""),
         ("rows out", _n(rows_out), _pct(rows_out, rows_in)),
         ("removed", _n(removed), _pct(removed, rows_in)),
         ("quarantined", _n(quarantined), _pct(quarantined, rows_in)),
-        ("shards", _n(len(manifest.get("shards", []))), f"{shard_bytes / 1e6:,.1f} MB"),
+        ("shards", _n(len(manifest.shards)), f"{shard_bytes / 1e6:,.1f} MB"),
     ]
+    if manifest.upsampled:
+        cards.insert(3, ("upsampled", _n(manifest.upsampled), "extra copies from mix weights"))
     card_html = "".join(f'<div class="card"><div class="k">{_e(k)}</div><div class="v">{_e(v)}</div>'
                         f'<div class="s">{_e(s)}</div></div>' for k, v, s in cards)
-    versions = ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items())
+    versions = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
     facts = [
-        ("pipeline", manifest.get("name", "")),
-        ("created", manifest.get("created", "")),
-        ("run time", f"{manifest['seconds']:,.2f} s" if isinstance(manifest.get("seconds"), (int, float)) else ""),
-        ("threads", manifest.get("threads", "")),
-        ("config hash", manifest.get("config_hash", "")),
+        ("pipeline", manifest.name),
+        ("created", manifest.created or ""),
+        ("run time", f"{manifest.seconds:,.2f} s" if manifest.seconds is not None else ""),
+        ("threads", manifest.threads),
+        ("config hash", manifest.config_hash),
         ("versions", versions),
         ("folder", str(files.out.resolve())),
     ]
@@ -338,87 +337,51 @@ def _headline_section(manifest: dict[str, Any], files: _OutputFiles) -> str:
     return _section("headline", "Run", f'<div class="cards">{card_html}</div><table class="facts">{fact_html}</table>')
 
 
-def _accounting_section(manifest: dict[str, Any], files: _OutputFiles) -> str:
-    rows_in = manifest.get("rows_in", 0)
-    rows_out = manifest.get("rows_out", 0)
-    removed = manifest.get("removed", {})
-    quarantined = manifest.get("quarantined", 0)
-    steps = manifest.get("steps", [])
-    checks: list[tuple[bool, str]] = []
-    total_removed = sum(removed.values())
-    checks.append((rows_in == rows_out + total_removed + quarantined,
-                   f"rows_in = rows_out + sum(removed) + quarantined: {_n(rows_in)} = {_n(rows_out)} + "
-                   f"{_n(total_removed)} + {_n(quarantined)}"))
-    shard_rows = sum(s.get("rows", 0) for s in manifest.get("shards", []))
-    checks.append((shard_rows == rows_out, f"rows in the shards = rows_out: {_n(shard_rows)} = {_n(rows_out)}"))
-    sources = manifest.get("sources", {})
-    if sources:
-        source_in = sum(c.get("rows_in", 0) for c in sources.values())
-        checks.append((source_in == rows_in, f"sum of rows_in over {len(sources)} source(s) = rows_in: "
-                                             f"{_n(source_in)} = {_n(rows_in)}"))
-        unbalanced = [name for name, c in sources.items()
-                      if c.get("rows_in", 0) != c.get("rows_out", 0) + c.get("removed", 0) + c.get("quarantined", 0)]
-        checks.append((not unbalanced, "every source balances (in = out + removed + quarantined)"
-                       + (f"; not: {', '.join(unbalanced)}" if unbalanced else "")))
-    if steps:
-        by_reason: Counter = Counter()
-        expected_in = rows_in - quarantined
-        chain_ok = True
-        for step in steps:
-            step_removed = sum(step.get("removed", {}).values())
-            by_reason.update(step.get("removed", {}))
-            if step.get("rows_in") != expected_in or step.get("rows_in", 0) != step.get("rows_out", 0) + step_removed:
-                chain_ok = False
-            expected_in = step.get("rows_out", 0)
-        chain_ok = chain_ok and expected_in == rows_out
-        checks.append((chain_ok, f"the {len(steps)} step(s) chain: each step's rows_in = the previous rows_out, "
-                                 "rows_in = rows_out + removed, the last rows_out = rows_out"))
-        checks.append((dict(by_reason) == {k: v for k, v in removed.items() if v},
-                       "removed by reason summed over steps = the manifest's removed"))
-    if manifest.get("rejects") or (manifest.get("config", {}).get("output", {}).get("rejects") and total_removed):
-        reject_rows = sum(r.get("rows", 0) for r in manifest.get("rejects", []))
-        checks.append((reject_rows == total_removed, f"rows in rejects/ = sum(removed): {_n(reject_rows)} = "
-                                                     f"{_n(total_removed)}"))
-    ok = all(passed for passed, _ in checks)
+def _accounting_section(manifest: Manifest) -> str:
+    checks = manifest.checks()
+    ok = all(check.ok for check in checks)
     badge = ('<p class="badge ok">the accounting balances</p>' if ok
              else '<p class="badge bad">the accounting does NOT balance</p>')
-    items = "".join(f'<li class="{"ok" if passed else "bad"}">{"&#10003;" if passed else "&#10007;"} {_e(text)}</li>'
-                    for passed, text in checks)
+    items = "".join(f'<li class="{"ok" if c.ok else "bad"}">{"&#10003;" if c.ok else "&#10007;"} {_e(c.rule)}</li>'
+                    for c in checks)
     return _section("accounting", "Accounting check", f'{badge}<ul class="checks">{items}</ul>')
 
 
-def _funnel_section(manifest: dict[str, Any], colors: dict[str, str]) -> str:
-    rows_in = manifest.get("rows_in", 0)
-    quarantined = manifest.get("quarantined", 0)
+def _funnel_section(manifest: Manifest, colors: dict[str, str]) -> str:
+    rows_in, quarantined = manifest.rows_in, manifest.quarantined
     bars = [_Bar("read", [_Segment(rows_in - quarantined, KEPT_COLOR, f"parsed: {_n(rows_in - quarantined)}"),
                           _Segment(quarantined, QUARANTINE_COLOR, f"quarantined: {_n(quarantined)}")],
                  note=f"{_n(rows_in)} in, {_n(quarantined)} quarantined", tip="input records")]
     table_rows = [["read", _n(rows_in), _n(rows_in - quarantined),
                    f"quarantined {_n(quarantined)}" if quarantined else "", ""]]
-    for index, step in enumerate(manifest.get("steps", [])):
-        name = str(step.get("step", f"step {index}"))
-        removed = step.get("removed", {})
-        segments = [_Segment(step.get("rows_out", 0), KEPT_COLOR, f"kept: {_n(step.get('rows_out', 0))}")]
+    stages = [(f"{i + 1}. {s.step}", s.step, s.rows_in, s.rows_out, s.removed, s.seconds)
+              for i, s in enumerate(manifest.steps)]
+    if manifest.assemble is not None:
+        a = manifest.assemble
+        upsampled = f" (+{_n(a.upsampled)} upsampled)" if a.upsampled else ""
+        stages.append((f"{len(stages) + 1}. assemble", f"assemble{upsampled}", a.rows_in, a.rows_out, a.removed, None))
+    for label, tip, stage_in, stage_out, removed, seconds in stages:
+        segments = [_Segment(stage_out, KEPT_COLOR, f"kept: {_n(stage_out)}")]
         segments += [_Segment(n, colors.get(r, REMOVED_COLOR), f"{r}: {_n(n)}") for r, n in removed.items()]
         removed_total = sum(removed.values())
-        bars.append(_Bar(f"{index + 1}. {name}", segments,
-                         note=f"{_n(step.get('rows_in', 0))} \u2192 {_n(step.get('rows_out', 0))}"
-                              + (f" (\u2212{_n(removed_total)}, {_pct(removed_total, step.get('rows_in', 0))})"
+        bars.append(_Bar(label, segments,
+                         note=f"{_n(stage_in)} \u2192 {_n(stage_out)}"
+                              + (f" (\u2212{_n(removed_total)}, {_pct(removed_total, stage_in)})"
                                  if removed_total else ""),
-                         tip=name))
-        table_rows.append([_e(f"{index + 1}. {name}"), _n(step.get("rows_in", 0)), _n(step.get("rows_out", 0)),
+                         tip=tip))
+        table_rows.append([_e(label), _n(stage_in), _n(stage_out),
                            "<br>".join(f'<i class="dot" style="background:{colors.get(r, REMOVED_COLOR)}"></i>'
                                        f"{_e(r)} {_n(n)}" for r, n in removed.items()),
-                           f"{step['seconds']:,.2f}" if isinstance(step.get("seconds"), (int, float)) else ""])
-    rows_out = manifest.get("rows_out", 0)
+                           f"{seconds:,.2f}" if seconds is not None else ""])
+    rows_out = manifest.rows_out
     bars.append(_Bar("output", [_Segment(rows_out, KEPT_COLOR, f"rows out: {_n(rows_out)}")],
                      note=f"{_n(rows_out)} out ({_pct(rows_out, rows_in)} of rows in)", tip="rows written to data/"))
     legend = _legend([("kept", KEPT_COLOR), ("quarantined", QUARANTINE_COLOR)]
-                     + [(f"{r} ({_n(n)})", colors.get(r, REMOVED_COLOR)) for r, n in manifest.get("removed", {}).items()])
-    body = (_hbars("funnel", bars, scale_max=rows_in) + legend
+                     + [(f"{r} ({_n(n)})", colors.get(r, REMOVED_COLOR)) for r, n in manifest.removed.items()])
+    body = (_hbars("funnel", bars, scale_max=max(rows_in + manifest.upsampled, 1)) + legend
             + _table(["stage", "rows in", "rows out", "removed by reason", "seconds"],
                      [[c if i in (0, 3) else _e(c) for i, c in enumerate(row)] for row in table_rows]))
-    if not manifest.get("steps"):
+    if not stages:
         body = _note("this pipeline has no steps") + body
     return _section("funnel", "Funnel: rows by step and reason", body)
 
@@ -522,13 +485,13 @@ def _languages_section(files: _OutputFiles) -> str:
     return _section("languages", f"Languages ({len(ranked)})", body)
 
 
-def _sources_section(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
-    sources = manifest.get("sources", {})
+def _sources_section(manifest: Manifest, stats: dict[str, Any]) -> str:
+    sources = {name: c.model_dump() for name, c in manifest.sources.items()}
     if not sources:
         return _section("sources", "Source mix", _note("the manifest lists no sources"))
-    rows_out = manifest.get("rows_out", 0)
+    rows_out = manifest.rows_out
     ranked = sorted(sources.items(), key=lambda kv: -kv[1].get("rows_in", 0))
-    domains = {i.get("source"): i.get("domain") for i in manifest.get("config", {}).get("inputs", [])
+    domains = {i.get("source"): i.get("domain") for i in manifest.config.get("inputs", [])
                if isinstance(i, dict)}
     bars = []
     for name, c in ranked[:TOP_SOURCES]:
@@ -553,60 +516,62 @@ def _sources_section(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
     return _section("sources", f"Source mix ({len(sources)})", _hbars("sources", bars) + legend + more + table)
 
 
-def _duplicates_section(files: _OutputFiles) -> str:
+def _stage_rejects(files: _OutputFiles, index: int, name: str) -> list[Path]:
+    """The rejects files of stage ``index`` (a step, or assembly after the last step)."""
+    prefix = f"{index:02d}-{name}-"
+    return [p for p in files.rejects if p.name.startswith(prefix)]
+
+
+def _cluster_sizes(files: _OutputFiles, paths: list[Path]) -> Counter:
+    """Clusters by size, from one dedup step's rejects: every removed row names its
+    survivor's ``cluster_id``, and the cluster's largest ``cluster_size`` is its final size."""
     import polars as pl
 
-    everything = files.shards + files.rejects
-    sized = files.having(everything, "cluster_size")
-    flagged = files.having(files.shards, "is_duplicate")
-    if not sized and not flagged:
+    frame = files.scan(paths, ["cluster_id", "cluster_size"])
+    if frame is None:
+        return Counter()
+    clusters = (frame.group_by("cluster_id").agg(pl.col("cluster_size").cast(pl.Int64).max().alias("size"))
+                .group_by("size").agg(pl.len().alias("clusters")))
+    return Counter(dict(zip(*_collect(clusters).to_dict(as_series=False).values())))
+
+
+def _cluster_chart(plot: str, sizes: Counter) -> str:
+    top = max(sizes).bit_length()
+    # bins: 2, 3, then [4, 8), [8, 16), ...
+    bins = [(2, 3), (3, 4)] + [(1 << k, 1 << (k + 1)) for k in range(2, max(top, 2))]
+    labels, tips, counts = [], [], []
+    for low, high in bins:
+        labels.append(str(low) if high - low == 1 else f"{low}\u2013{high - 1}" if high <= 1024 else f"{_compact(low)}+")
+        tips.append(f"size {low}" if high - low == 1 else f"size {low:,} to {high - 1:,}")
+        counts.append(sum(n for size, n in sizes.items() if low <= size < high))
+    return _columns(plot, labels, [("clusters", counts, REMOVED_COLOR)], tips,
+                    x_title="cluster size (rows, the survivor included)", y_title="clusters")
+
+
+def _duplicates_section(manifest: Manifest, files: _OutputFiles) -> str:
+    dedup = [(i, step) for i, step in enumerate(manifest.steps) if "cluster_size" in step.columns]
+    if not dedup:
         return _section("duplicates", "Duplicate clusters",
-                        _note("no deduplication step in this run (no 'cluster_size' column)"))
+                        _note("no deduplication step in this run (no step adds 'cluster_size')"))
     parts = []
-    if sized:
-        with_id = files.having(sized, "cluster_id")
-        sizes: Counter = Counter()
-        rows_by_size: Counter = Counter()
-        frame = files.scan(with_id, ["cluster_id", "cluster_size"])
-        if frame is not None:
-            id_types = {str(files.schema(p).field("cluster_id").type) for p in with_id}
-            cluster_id = pl.col("cluster_id") if len(id_types) == 1 else pl.col("cluster_id").cast(pl.String)
-            clusters = (frame.with_columns(cluster_id, pl.col("cluster_size").cast(pl.Int64))
-                        .filter(pl.col("cluster_size") >= 2)
-                        .group_by("cluster_id").agg(pl.col("cluster_size").max().alias("size"), pl.len().alias("rows"))
-                        .group_by("size").agg(pl.len().alias("clusters"), pl.col("rows").sum().alias("rows")))
-            for row in _collect(clusters).to_dicts():
-                sizes[row["size"]] += row["clusters"]
-                rows_by_size[row["size"]] += row["rows"]
-        frame = files.scan([p for p in sized if p not in with_id], ["cluster_size"])
-        if frame is not None:  # no ids: a cluster of size s is s rows
-            counted = _collect(frame.select(pl.col("cluster_size").cast(pl.Int64)).filter(pl.col("cluster_size") >= 2)
-                               .group_by("cluster_size").agg(pl.len().alias("rows")))
-            for size, rows in zip(counted["cluster_size"].to_list(), counted["rows"].to_list()):
-                sizes[size] += max(round(rows / size), 1)
-                rows_by_size[size] += rows
-        if sizes:
-            top = max(sizes).bit_length()
-            # bins: 2, 3, then [4, 8), [8, 16), ...
-            bins = [(2, 3), (3, 4)] + [(1 << k, 1 << (k + 1)) for k in range(2, max(top, 2))]
-            labels, tips, cluster_counts, row_counts = [], [], [], []
-            for low, high in bins:
-                labels.append(str(low) if high - low == 1 else f"{low}\u2013{high - 1}" if high <= 1024
-                              else f"{_compact(low)}+")
-                tips.append(f"size {low}" if high - low == 1 else f"size {low:,} to {high - 1:,}")
-                cluster_counts.append(sum(n for s, n in sizes.items() if low <= s < high))
-                row_counts.append(sum(n for s, n in rows_by_size.items() if low <= s < high))
-            chart = _columns("duplicates", labels, [("clusters", cluster_counts, REMOVED_COLOR)], tips,
-                             x_title="cluster size (rows)", y_title="clusters")
-            summary = (f"{_n(sum(sizes.values()))} clusters of 2 or more rows hold {_n(sum(rows_by_size.values()))} "
-                       f"rows; the largest has {_n(max(sizes))} rows.")
-            parts += [_note(summary), chart]
-        else:
+    for index, step in dedup:
+        removed = sum(step.removed.values())
+        parts.append(f"<h3>{index + 1}. {_e(step.step)} <small>{_n(removed)} duplicate(s) removed of "
+                     f"{_n(step.rows_in)} rows</small></h3>")
+        paths = files.having(_stage_rejects(files, index, step.step), "cluster_id", "cluster_size")
+        if not removed:
             parts.append(_note("no cluster holds more than one row: no duplicates found"))
-    if flagged:
-        frame = files.scan(flagged, ["is_duplicate"])
-        marked = _collect(frame.select(pl.col("is_duplicate").cast(pl.Boolean).sum()))[0, 0] or 0
-        parts.append(_note(f"{_n(int(marked))} kept row(s) are flagged is_duplicate"))
+            continue
+        sizes = _cluster_sizes(files, paths)
+        if not sizes:
+            parts.append(_note("the removed rows were not kept (output.rejects is false), so cluster sizes "
+                               "cannot be drawn"))
+            continue
+        rows = sum(size * n for size, n in sizes.items())
+        parts.append(_note(f"{_n(sum(sizes.values()))} clusters of 2 or more rows hold {_n(rows)} rows "
+                           f"({_n(sum(sizes.values()))} kept, {_n(rows - sum(sizes.values()))} removed); "
+                           f"the largest has {_n(max(sizes))} rows."))
+        parts.append(_cluster_chart(f"duplicates-{index}", sizes))
     return _section("duplicates", "Duplicate clusters", "".join(parts))
 
 
@@ -663,26 +628,25 @@ def _first_rows_by_reason(paths: Sequence[Path], columns: Sequence[str], reasons
     return found
 
 
-def _samples_section(manifest: dict[str, Any], files: _OutputFiles, colors: dict[str, str],
+def _samples_section(manifest: Manifest, files: _OutputFiles, colors: dict[str, str],
                      sample_rows: int, sample_chars: int) -> str:
     parts = []
-    steps = manifest.get("steps", [])
-    removed_any = any(step.get("removed") for step in steps)
-    if not removed_any:
+    stages = [(s.step, s.removed) for s in manifest.steps]
+    if manifest.assemble is not None:
+        stages.append(("assemble", manifest.assemble.removed))
+    if not any(removed for _, removed in stages):
         parts.append(_note("no rows were removed"))
     elif not files.rejects:
         parts.append(_note("removed rows were not kept (output.rejects is false), so none can be shown"))
-    for index, step in enumerate(steps):
-        name = str(step.get("step", ""))
-        prefix = f"{index:02d}-{name}-"
-        step_files = [p for p in files.rejects if p.name.startswith(prefix)]
+    for index, (name, removed) in enumerate(stages):
+        step_files = _stage_rejects(files, index, name)
         if not step_files:
             continue
         extra = [c for c in _extra_columns(files.schema(step_files[0])) if c not in ("id", "source", "text")]
         columns = [c for c in ("id", "source", "text") if c in files.schema(step_files[0]).names] + extra
         samples = _first_rows_by_reason(files.having(step_files, *columns, "reason"), columns,
-                                        list(step.get("removed", {})), sample_rows)
-        for reason, count in step.get("removed", {}).items():
+                                        list(removed), sample_rows)
+        for reason, count in removed.items():
             rows = samples.get(reason)
             if rows is None:
                 continue
@@ -699,8 +663,7 @@ def _samples_section(manifest: dict[str, Any], files: _OutputFiles, colors: dict
                        f'{_e(reason)} <small>step {index + 1} {_e(name)}: {_n(count)} removed, '
                        f'{len(rows)} shown</small></h3>')
             parts.append(heading + _table(["id", "source", "signals", "text"], table_rows, numeric_from=99))
-    quarantine = manifest.get("quarantine")
-    path = files._inside(quarantine) if quarantine else None
+    path = files._inside(manifest.quarantine) if manifest.quarantine else None
     if path is not None:
         records = []
         with open(path, "rb") as f:
@@ -714,7 +677,7 @@ def _samples_section(manifest: dict[str, Any], files: _OutputFiles, colors: dict
         table_rows = [[_e(_short(str(r.get("source", "")), 40)), _e(Path(str(r.get("file", ""))).name),
                        _e(r.get("line", "")), _e(_short(str(r.get("error", "")), 200)),
                        f'<div class="text">{_e(_short(str(r.get("raw", "")), sample_chars))}</div>'] for r in records]
-        parts.append(f"<h3>quarantined <small>{_n(manifest.get('quarantined', 0))} malformed record(s), "
+        parts.append(f"<h3>quarantined <small>{_n(manifest.quarantined)} malformed record(s), "
                      f"{len(records)} shown</small></h3>"
                      + _table(["source", "file", "line", "error", "raw input"], table_rows, numeric_from=99))
     return _section("removed-samples", "Removed rows: a sample per reason", "".join(parts))

@@ -1,4 +1,4 @@
-"""The one record schema every input format is mapped to (see DESIGN.md).
+"""The one record schema every input format is mapped to (see the README, "The record schema").
 
 >>> from assay.schema import RECORD_SCHEMA
 >>> RECORD_SCHEMA.names[:4]

@@ -8,7 +8,11 @@ import pyarrow as pa
 from assay import _core
 from assay._data import column_of
 
-__all__ = ["text_stats"]
+__all__ = ["TEXT_STATS_COLUMNS", "text_stats"]
+
+TEXT_STATS_COLUMNS = ("chars", "bytes", "words", "lines", "cjk_ratio", "alpha_ratio", "digit_ratio",
+                      "whitespace_ratio")
+"""The columns of :func:`text_stats`, in order."""
 
 
 def text_stats(data: Any, column: str = "text") -> pa.Table:

@@ -14,8 +14,10 @@ streaming passes:
    budgets keep, per source, the rows whose cumulative token count in that order
    stays within the budget; the prefix is added; rows go to the shard writer.
 
-``rows_in + upsampled = rows_out + sum(removed) + quarantined``, where removed counts
-``mix_downsample`` and ``token_budget`` with the steps' reasons.
+Assembly is the run's last stage in the manifest (:class:`assay.manifest.AssembleCounts`):
+``rows_in + upsampled = rows_out + sum(removed)``, with the reasons ``mix_downsample``
+and ``token_budget``; the rows it removes go to ``rejects/NN-assemble-*.parquet`` like
+the steps' rejects.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assay import _core
+from assay.manifest import AssembleCounts, SourceCounts
 
 __all__ = ["AssembleConfig", "assemble"]
 
@@ -47,8 +50,10 @@ class AssembleConfig(BaseModel):
     mix: dict[str, float] = Field(default_factory=dict)
     """Sampling weight per source (default 1.0): 0.5 keeps about half, 2.0 doubles, 0 drops."""
     prefix: str | None = None
-    """Template put before each row's ``text``, e.g. ``"{domain}\\n"``; fields: domain, source.
-    Rows whose domain is null get no prefix."""
+    """Template of a domain prefix, e.g. ``"{domain}\\n"``; fields: domain, source. It is put
+    before each row's ``text`` and written to a ``prefix`` column, which the trainer puts
+    before an instruction's prompt and into a chat's system line. Rows whose domain is
+    null get none."""
     token_budget: dict[str, int] = Field(default_factory=dict)
     """Maximum tokens per source, counted in shuffled order."""
     chars_per_token: float = Field(4.0, gt=0)
@@ -106,15 +111,45 @@ class _Tokens:
         return pl.Series([len(e.ids) for e in encoded], dtype=pl.Int64)
 
 
+# Columns assembly adds while it works; none of them reaches the shards or rejects.
+_WORK_COLUMNS = ("copies", "_order", "_tokens", "_keep")
+
+
 class _Assembler:
-    def __init__(self, cfg: AssembleConfig, writer: Any, sources: dict[str, Counter]) -> None:
+    def __init__(self, cfg: AssembleConfig, writer: Any, sources: dict[str, SourceCounts], rejects: Any,
+                 schema: pa.Schema | None) -> None:
+        self.schema = schema
         self.cfg = cfg
         self.writer = writer
+        self.rejects = rejects
         self.sources = sources
-        self.removed: Counter = Counter()
-        self.upsampled = 0
+        self.counts = AssembleCounts()
         self.tokens_used: Counter = Counter()
         self.token_counter = _Tokens(cfg)
+
+    def arrow(self, df: pl.DataFrame) -> pa.Table:
+        """``df`` in the staged rows' Arrow types (Polars makes every string a large_string),
+        so assembled shards have the schema of unassembled ones; new columns get plain strings."""
+        table = df.to_arrow()
+        types = {f.name: f.type for f in self.schema} if self.schema is not None else {}
+        fields = [pa.field(f.name, types.get(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type))
+                  for f in table.schema]
+        return table.cast(pa.schema(fields))
+
+    def reject(self, df: pl.DataFrame, reason: str) -> None:
+        """Count rows removed for ``reason`` (per source too) and write them to the rejects."""
+        if df.height == 0:
+            return
+        self.counts.removed[reason] = self.counts.removed.get(reason, 0) + df.height
+        for source, n in df.group_by("source").len().iter_rows():
+            self.sources[source].removed += n
+        if self.rejects is not None:
+            df = df.drop([c for c in _WORK_COLUMNS if c in df.columns])
+            if "copy" not in df.columns:  # a row sampled out had no copy; budget rejects are copies
+                df = df.with_columns(copy=pl.lit(None, pl.Int32))
+            df = df.with_columns(reason=pl.lit(reason))
+            for batch in self.arrow(df).to_batches():
+                self.rejects.write(batch)
 
     def sample(self, df: pl.DataFrame) -> pl.DataFrame:
         """Rows repeated by their source's weight; a copy column numbers the repeats."""
@@ -124,12 +159,12 @@ class _Assembler:
             copies=(weight.floor() + (pl.Series(u).cast(pl.Float64) / 2.0**64 < weight - weight.floor()).cast(pl.Float64))
             .cast(pl.Int64)
         )
-        dropped = df.filter(pl.col("copies") == 0)
-        for source, n in dropped.group_by("source").len().iter_rows():
-            self.removed["mix_downsample"] += n
-            self.sources[source]["removed"] += n
+        self.counts.rows_in += df.height
+        self.reject(df.filter(pl.col("copies") == 0), "mix_downsample")
         df = df.filter(pl.col("copies") > 0)
-        self.upsampled += int(df["copies"].sum() - df.height) if df.height else 0
+        for source, extra in df.group_by("source").agg((pl.col("copies") - 1).sum()).iter_rows():
+            self.sources[source].upsampled += extra
+            self.counts.upsampled += extra
         return df.with_columns(copy=pl.int_ranges(0, pl.col("copies"), dtype=pl.Int32)).explode("copy").drop("copies")
 
     def finish(self, df: pl.DataFrame) -> None:
@@ -145,39 +180,40 @@ class _Assembler:
             df = df.with_columns(_keep=budget.is_null() | (offset + cum <= budget))
             for source, n in df.group_by("source").agg(pl.col("_tokens").sum()).iter_rows():
                 self.tokens_used[source] += n
-            over = df.filter(~pl.col("_keep"))
-            for source, n in over.group_by("source").len().iter_rows():
-                self.removed["token_budget"] += n
-                self.sources[source]["removed"] += n
+            self.reject(df.filter(~pl.col("_keep")), "token_budget")
             df = df.filter(pl.col("_keep")).drop("_tokens", "_keep")
         if self.cfg.prefix:
             pieces = []
             for literal, name, _, _ in string.Formatter().parse(self.cfg.prefix):
                 pieces += ([pl.lit(literal)] if literal else []) + ([pl.col(name)] if name else [])
             rendered = pl.concat_str(pieces)
-            prefix = pl.when(pl.col("domain").is_not_null()).then(rendered).otherwise(pl.lit(""))
-            df = df.with_columns(text=prefix + pl.col("text"))
+            prefix = pl.when(pl.col("domain").is_not_null()).then(rendered).otherwise(pl.lit(None, pl.String))
+            # text rows are trained on their text; the trainer puts the prefix column before
+            # an instruction's prompt and into a chat's system line
+            df = df.with_columns(prefix=prefix).with_columns(text=pl.col("prefix").fill_null("") + pl.col("text"))
         for source, n in df.group_by("source").len().iter_rows():
-            self.sources[source]["rows_out"] += n
-        for batch in df.to_arrow().to_batches():
+            self.sources[source].rows_out += n
+        self.counts.rows_out += df.height
+        for batch in self.arrow(df).to_batches():
             self.writer.write(batch)
 
 
-def assemble(staged: list[Path], cfg: AssembleConfig, writer: Any, sources: dict[str, Counter],
-             work_dir: Path) -> dict[str, Any]:
+def assemble(staged: list[Path], cfg: AssembleConfig, writer: Any, sources: dict[str, SourceCounts],
+             work_dir: Path, rejects: Any = None) -> AssembleCounts:
     """Mix, shuffle, budget and prefix the staged rows into ``writer``; returns the counts.
 
-    ``sources`` (per-source counters of the run) get their ``rows_out`` and ``removed``
-    updated. ``work_dir`` holds the shuffle buckets and is removed afterwards.
+    ``sources`` (per-source counts of the run) get their ``rows_out``, ``removed`` and
+    ``upsampled`` updated; removed rows go to ``rejects`` (a shard writer) when given.
+    ``work_dir`` holds the shuffle buckets and is removed afterwards.
     """
     for counts in sources.values():
-        counts["rows_out"] = 0
-    asm = _Assembler(cfg, writer, sources)
+        counts.rows_out = 0
+    asm = _Assembler(cfg, writer, sources, rejects, pq.read_schema(staged[0]) if staged else None)
     batches = (b for path in staged for b in pq.ParquetFile(path).iter_batches(batch_size=65_536))
     if not cfg.shuffle:
         for batch in batches:
             asm.finish(asm.sample(pl.from_arrow(pa.Table.from_batches([batch]))))
-        return {"removed": dict(asm.removed), "upsampled": asm.upsampled}
+        return asm.counts
 
     staged_bytes = sum(p.stat().st_size for p in staged)
     bits = max(0, math.ceil(math.log2(max(1, staged_bytes * 2 // cfg.bucket_bytes + 1))))
@@ -210,4 +246,4 @@ def assemble(staged: list[Path], cfg: AssembleConfig, writer: Any, sources: dict
                 asm.finish(df)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    return {"removed": dict(asm.removed), "upsampled": asm.upsampled}
+    return asm.counts

@@ -2,7 +2,7 @@
 
 >>> cfg = load_pipeline("pipelines/quickstart.yaml")
 >>> cfg.name, [s.name for s in cfg.steps][:1]
-('quickstart', ['text_stats'])
+('quickstart', ['normalize'])
 """
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from assay.io.formats import FORMATS
 from assay.pipeline.assemble import AssembleConfig
 from assay.steps import STEPS, Step, StepParams
 
-__all__ = ["InputConfig", "OutputConfig", "PipelineConfig", "PipelineError", "StepConfig", "load_pipeline"]
+__all__ = ["InputConfig", "OutputConfig", "PipelineConfig", "PipelineError", "StepConfig", "load_pipeline",
+           "parse_steps"]
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -34,7 +35,7 @@ class _Strict(BaseModel):
 
 class InputConfig(_Strict):
     path: str
-    """A file or glob (``**`` recurses); relative to the pipeline file's folder or the working directory."""
+    """A file or glob (``**`` recurses), relative to the working directory (not to the pipeline file)."""
     format: Literal["alpaca", "belle", "seed_tasks", "gaokao", "sharegpt", "text", "assay", "parquet"]
     source: str
     """Source tag on every row, e.g. ``belle-eval``."""
@@ -84,9 +85,69 @@ class StepConfig(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
     name: str
     params: StepParams
+    _where: str = PrivateAttr("")
+    """Where the step is written, for errors: ``p.yaml: line 7: steps[2].langid``."""
 
     def build(self) -> Step:
-        return STEPS[self.name](self.params)
+        """The step object; an error of its parameters (a model that cannot be read, say)
+        becomes a :class:`PipelineError` that names the step and its line."""
+        try:
+            return STEPS[self.name](self.params)
+        except (ValueError, FileNotFoundError, OSError) as exc:
+            raise PipelineError(f"{self._where or self.name}: {exc}") from None
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    """A key path as users write it: ``steps[0].near_dedup.threshold``, ``inputs[1].format``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class StepErrors(ValueError):
+    """Errors of a ``steps:`` list, each with its key path (a tuple) and message."""
+
+    def __init__(self, errors: list[tuple[tuple[Any, ...], str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{_key(loc)}: {msg}" for loc, msg in errors))
+
+
+def parse_steps(value: Any) -> list[StepConfig]:
+    """The ``steps:`` list of a pipeline as :class:`StepConfig` objects; raises
+    :class:`StepErrors` naming every bad entry as ``steps[i].name.key``."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise StepErrors([(("steps",), "must be a list of {step_name: {params}}")])
+    steps, errors = [], []
+    for i, item in enumerate(value):
+        if isinstance(item, StepConfig):
+            steps.append(item)
+            continue
+        if isinstance(item, str):
+            item = {item: {}}
+        if not isinstance(item, dict) or len(item) != 1:
+            errors.append((("steps", i), "must be a mapping with exactly one step name, e.g. '- text_stats: {}'"))
+            continue
+        (name, params), = item.items()
+        if name not in STEPS:
+            errors.append((("steps", i, name), f"unknown step {name!r}; known steps: {sorted(STEPS)}"))
+            continue
+        if params is not None and not isinstance(params, dict):
+            errors.append((("steps", i, name), "the parameters of a step are a mapping"))
+            continue
+        try:
+            steps.append(StepConfig(name=name, params=STEPS[name].Params(**(params or {}))))
+        except ValidationError as exc:
+            errors += [(("steps", i, name, *err["loc"]), _message(err)) for err in exc.errors()]
+    if errors:
+        raise StepErrors(errors)
+    return steps
+
+
+def _message(err: Any) -> str:
+    return "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
 
 
 class PipelineConfig(_Strict):
@@ -102,30 +163,7 @@ class PipelineConfig(_Strict):
     @field_validator("steps", mode="before")
     @classmethod
     def _parse_steps(cls, value: Any) -> list[StepConfig]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise ValueError("steps must be a list of {step_name: {params}}")
-        steps = []
-        for i, item in enumerate(value):
-            if isinstance(item, StepConfig):
-                steps.append(item)
-                continue
-            if isinstance(item, str):
-                item = {item: {}}
-            if not isinstance(item, dict) or len(item) != 1:
-                raise ValueError(f"step {i} must be a mapping with exactly one step name, e.g. '- text_stats: {{}}'")
-            (name, params), = item.items()
-            if name not in STEPS:
-                raise ValueError(f"unknown step {name!r}; known steps: {sorted(STEPS)}")
-            try:
-                parsed = STEPS[name].Params(**(params or {}))
-            except ValidationError as exc:
-                raise ValueError(_describe(exc, prefix=f"{name}")) from None
-            except TypeError:
-                raise ValueError(f"the parameters of step {name!r} must be a mapping") from None
-            steps.append(StepConfig(name=name, params=parsed))
-        return steps
+        return parse_steps(value)
 
     @model_validator(mode="after")
     def _mix_names_known_sources(self) -> "PipelineConfig":
@@ -143,17 +181,6 @@ class PipelineConfig(_Strict):
         data["output"].pop("checkpoint_seconds")  # when state is saved never changes the output
         data["steps"] = [{s.name: s.params.model_dump(mode="json")} for s in self.steps]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
-def _describe(exc: ValidationError, prefix: str = "") -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(err["loc"]))
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)
 
 
 def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
@@ -175,7 +202,8 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
     """Read and validate a pipeline YAML file (plain data: no YAML tags run code).
 
     Errors name the key and its line, e.g.
-    ``pipeline.yaml: line 5: inputs.0.fromat: unknown key``.
+    ``pipeline.yaml: line 5: inputs[0].fromat: unknown key`` or
+    ``pipeline.yaml: line 9: steps[2].near_dedup.threshold: Input should be less than or equal to 1``.
     """
     path = Path(path)
     try:
@@ -190,17 +218,25 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
     if not isinstance(data, dict):
         raise PipelineError(f"{path}: a pipeline is a mapping with keys name, inputs, steps, output")
     lines = _line_index(node) if node is not None else {}
+
+    def where(loc: tuple[Any, ...]) -> str:
+        line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+        return f"line {line}: " if line else ""
+
+    messages = []
+    try:  # steps first, so that their errors name steps[i].step.key and the line
+        data = {**data, "steps": parse_steps(data.get("steps"))}
+        for i, step in enumerate(data["steps"]):
+            step._where = f"{path}: {where(('steps', i, step.name))}steps[{i}].{step.name}"
+    except StepErrors as exc:
+        messages += [f"{where(loc)}{_key(loc)}: {msg}" for loc, msg in exc.errors]
+        data = {**data, "steps": []}
     try:
-        return PipelineConfig(**data)
+        config = PipelineConfig(**data)
     except ValidationError as exc:
-        messages = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
-            where = f"line {line}: " if line else ""
-            key = ".".join(str(p) for p in loc)
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            messages.append(f"{where}{key}: {msg}")
-        raise PipelineError(f"{path}: invalid pipeline:\n  " + "\n  ".join(messages)) from None
+        messages += [f"{where(tuple(err['loc']))}{_key(tuple(err['loc']))}: {_message(err)}" for err in exc.errors()]
     except TypeError as exc:
         raise PipelineError(f"{path}: invalid pipeline: {exc}") from None
+    if messages:
+        raise PipelineError(f"{path}: invalid pipeline:\n  " + "\n  ".join(messages))
+    return config

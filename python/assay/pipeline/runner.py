@@ -4,9 +4,9 @@ Record batches flow one at a time from each input through every step into the
 shard writer, so memory stays bounded by the batch size (plus what a step keeps,
 such as a dedup index). After each step, rows whose ``reason`` is set leave the
 stream for ``rejects/``; malformed input records go to ``quarantine/``. At the end
-``manifest.json`` records every shard and the counts, which always satisfy
-``rows_in + upsampled = rows_out + sum(removed) + quarantined`` (``upsampled``, the extra
-copies made by mixture weights above 1, is 0 without an ``assemble`` section).
+``manifest.json`` (an :class:`assay.manifest.Manifest`) records every shard and the
+counts; a manifest whose accounting does not balance (:meth:`Manifest.checks`) is never
+written.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import shutil
 import time
 from collections import Counter
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,10 +25,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
 
 import assay
 from assay.io import IdRegistry, RecordReader
 from assay.io.files import InputFile, expand_inputs
+from assay.manifest import ColumnEntry, Manifest, ShardEntry, SourceCounts, StepCounts
 from assay.pipeline.assemble import assemble
 from assay.pipeline.config import PipelineConfig, PipelineError, load_pipeline
 from assay.pipeline.output import QuarantineWriter, ShardWriter
@@ -68,24 +70,30 @@ class LengthHistogram:
         return {"edges": LENGTH_EDGES, "counts": self.counts}
 
 
-@dataclass
-class StepCounter:
-    name: str
-    rows_in: int = 0
-    rows_out: int = 0
-    removed: Counter = field(default_factory=Counter)
-    seconds: float = 0.0
+def _counts_of(steps: list[Step]) -> list[StepCounts]:
+    return [StepCounts(step=s.name, columns=list(s.adds())) for s in steps]
 
-    def add(self, done: dict[str, Any]) -> None:
-        """Add the counts of an ``as_dict()`` (one unit's) to these."""
-        self.rows_in += done["rows_in"]
-        self.rows_out += done["rows_out"]
-        self.removed.update(done["removed"])
-        self.seconds += done["seconds"]
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"step": self.name, "rows_in": self.rows_in, "rows_out": self.rows_out,
-                "removed": dict(sorted(self.removed.items())), "seconds": round(self.seconds, 3)}
+class UnitResult(BaseModel):
+    """What one work unit (input file) did; kept in its done marker for ``--resume``."""
+
+    rows_read: int
+    quarantined: int
+    steps: list[StepCounts]
+    histogram: list[int] = Field(default_factory=list)
+    """Text lengths of the rows read, in the bins of :data:`LENGTH_EDGES`."""
+
+    @property
+    def rows_in(self) -> int:
+        return self.rows_read + self.quarantined
+
+    @property
+    def removed(self) -> Counter:
+        return sum((Counter(s.removed) for s in self.steps), Counter())
+
+    @property
+    def rows_kept(self) -> int:
+        return self.rows_read - sum(self.removed.values())
 
 
 def _prepare_output(out: Path) -> None:
@@ -117,7 +125,9 @@ def _versions() -> dict[str, str]:
 def _write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    payload = data.model_dump_json().encode() if isinstance(data, BaseModel) else (
+        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    tmp.write_bytes(payload)
     os.replace(tmp, path)
 
 
@@ -197,7 +207,7 @@ class _Staging:
 
     def discard_from(self, unit: WorkUnit) -> None:
         """Remove whatever units from ``unit`` on left behind (an interrupted unit's partial files)."""
-        for folder in ("kept", "rejects", "quarantine", "state"):
+        for folder in ("kept", "rejects", "quarantine", "state", "units"):
             for path in (self.root / folder).glob("u*"):
                 if path.name[:7] >= unit.tag:
                     shutil.rmtree(path) if path.is_dir() else path.unlink()
@@ -212,7 +222,7 @@ class _StepRunner:
     def __init__(self, steps: list[Step]) -> None:
         self.steps = steps
 
-    def __call__(self, batch: pa.RecordBatch, counters: list[StepCounter],
+    def __call__(self, batch: pa.RecordBatch, counters: list[StepCounts],
                  on_removed: Any) -> pa.RecordBatch:
         for index, (step, counter) in enumerate(zip(self.steps, counters)):
             if batch.num_rows == 0:
@@ -222,7 +232,8 @@ class _StepRunner:
             batch, removed = _split_removed(step(batch))
             counter.seconds += time.perf_counter() - s0
             if removed is not None:
-                counter.removed.update(removed.column(REASON).to_pylist())
+                for reason, n in Counter(removed.column(REASON).to_pylist()).items():
+                    counter.removed[reason] = counter.removed.get(reason, 0) + n
                 on_removed(index, removed)
             counter.rows_out += batch.num_rows
         return batch
@@ -241,12 +252,12 @@ def _staged_writer(folder: Path, prefix: str) -> ShardWriter:
 
 
 def _run_unit(unit: WorkUnit, inp: Any, config: PipelineConfig, steps: _StepRunner, staging: _Staging,
-              ids: IdRegistry, on_progress: Any) -> dict[str, Any]:
+              ids: IdRegistry, on_progress: Any) -> UnitResult:
     """Process one input file into staging; returns the counts kept in its done marker."""
     kept = _staged_writer(staging.root / "kept", unit.tag)
     rejects = {i: _staged_writer(staging.root / "rejects", f"{unit.tag}-{i:02d}") for i in range(len(steps.steps))}
     quarantine = QuarantineWriter(staging.root / "quarantine", f"{unit.tag}.jsonl")
-    counters = [StepCounter(s.name) for s in steps.steps]
+    counters = _counts_of(steps.steps)
     histogram = LengthHistogram()
     reader = RecordReader(inp.path, inp.format, source=inp.source, domain=inp.domain, id_field=inp.id_field,
                           text_field=inp.text_field, domain_field=inp.domain_field, batch_rows=config.batch_rows,
@@ -264,11 +275,8 @@ def _run_unit(unit: WorkUnit, inp: Any, config: PipelineConfig, steps: _StepRunn
     for writer in rejects.values():
         writer.close()
     quarantine.close()
-    removed = sum((c.removed for c in counters), Counter())
-    return {"rows_in": reader.rows_read + quarantine.count, "rows_read": reader.rows_read,
-            "quarantined": quarantine.count, "removed": dict(removed),
-            "rows_kept": reader.rows_read - sum(removed.values()),
-            "steps": [c.as_dict() for c in counters], "histogram": histogram.counts}
+    return UnitResult(rows_read=reader.rows_read, quarantined=quarantine.count, steps=counters,
+                      histogram=histogram.counts)
 
 
 def run_pipeline(
@@ -278,8 +286,9 @@ def run_pipeline(
     threads: int | None = None,
     progress: bool = False,
     resume: bool = False,
-) -> dict[str, Any]:
-    """Run a pipeline and return its manifest (also written to ``<output>/manifest.json``).
+) -> Manifest:
+    """Run a pipeline and return its :class:`~assay.manifest.Manifest` (also written to
+    ``<output>/manifest.json``).
 
     Input paths are taken relative to the working directory. ``output_dir``
     overrides ``output.dir``; ``threads`` sizes the Rust thread pool. With
@@ -288,8 +297,8 @@ def run_pipeline(
     was never interrupted.
 
     >>> m = run_pipeline("pipelines/quickstart.yaml", output_dir="out/doctest-quickstart")
-    >>> m["rows_in"] == m["rows_out"] + sum(m["removed"].values()) + m["quarantined"]
-    True
+    >>> m.balances(), m.rows_in == m.rows_out + m.removed_total + m.quarantined - m.upsampled
+    (True, True)
     """
     config = pipeline if isinstance(pipeline, PipelineConfig) else load_pipeline(pipeline)
     if threads is not None:
@@ -309,7 +318,7 @@ def run_pipeline(
     units = [WorkUnit(0, i, f) for i, inp in enumerate(config.inputs) for f in expand_inputs(inp.path)]
     for number, unit in enumerate(units):
         unit.number = number
-    results: list[dict[str, Any]] = []
+    results: list[UnitResult] = []
     ids = IdRegistry()  # (source, id) pairs seen, across every input
     with progress_bar(progress) as bar:
         # One line per input (bytes read, rows/s since it started) and one per step (rows
@@ -321,22 +330,27 @@ def run_pipeline(
                       for s in steps]
         done_bytes: Counter = Counter()
         done_rows: Counter = Counter()
-        step_totals = [StepCounter(s.name) for s in steps]
+        step_totals = _counts_of(steps)
         started_at: dict[int, float] = {}
         resumed_state: Path | None = None
+        # A resume continues after the last unit whose marker and saved state both exist: a
+        # kill while the markers of a checkpoint are being written leaves some marked units
+        # whose state is in a folder that never got its own marker; those are redone.
+        last_checkpoint = max((u.number for u in units if resuming and staging.marker(u).exists()
+                               and staging.state_dir(u).is_dir()), default=-1)
         # Saving the state costs O(state), not O(unit): it happens at most every
         # checkpoint_seconds, and a unit's done marker is written only with the state that
         # follows it (a resume redoes the unmarked units from the last saved state).
-        unmarked: list[tuple[Path, dict[str, Any]]] = []
+        unmarked: list[tuple[Path, UnitResult]] = []
         last_save, save_seconds = time.perf_counter(), 0.0
         for unit in units:
             marker = staging.marker(unit)
-            if resuming and marker.exists():
-                results.append(orjson.loads(marker.read_bytes()))
+            if resuming and unit.number <= last_checkpoint and marker.exists():
+                results.append(UnitResult.model_validate_json(marker.read_bytes()))
                 resumed_state = staging.state_dir(unit)
                 done_bytes[unit.input_index] += unit.file.size
-                done_rows[unit.input_index] += results[-1]["rows_read"]
-                for total, done in zip(step_totals, results[-1]["steps"]):
+                done_rows[unit.input_index] += results[-1].rows_read
+                for total, done in zip(step_totals, results[-1].steps):
                     total.add(done)
                 continue
             if resuming:
@@ -350,7 +364,7 @@ def run_pipeline(
 
             started_at.setdefault(i, time.perf_counter())
 
-            def on_progress(reader: RecordReader, counters: list[StepCounter], i: int = i) -> None:
+            def on_progress(reader: RecordReader, counters: list[StepCounts], i: int = i) -> None:
                 if bar is None:
                     return
                 rows = done_rows[i] + reader.rows_read
@@ -382,8 +396,8 @@ def run_pipeline(
                 save_seconds = last_save - s0
             results.append(result)
             done_bytes[i] += unit.file.size
-            done_rows[i] += result["rows_read"]
-            for total, done in zip(step_totals, result["steps"]):
+            done_rows[i] += result.rows_read
+            for total, done in zip(step_totals, result.steps):
                 total.add(done)
             if bar is not None:
                 bar.update(tasks[i], completed=done_bytes[i])
@@ -396,9 +410,9 @@ def run_pipeline(
     for step in steps:
         step.finish()
     manifest = _finish(out, config, units, results, staging, steps)
-    manifest["created"] = started.isoformat(timespec="seconds")
-    manifest["seconds"] = round(time.perf_counter() - t0, 3)
-    _write_json(out / "manifest.json", manifest)
+    manifest.created = started.isoformat(timespec="seconds")
+    manifest.seconds = round(time.perf_counter() - t0, 3)
+    manifest.save(out)
     shutil.rmtree(staging.root, ignore_errors=True)
     from assay.report import write_report
 
@@ -406,32 +420,22 @@ def run_pipeline(
     return manifest
 
 
-def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: list[dict[str, Any]],
-            staging: _Staging, steps: list[Step]) -> dict[str, Any]:
+def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: list[UnitResult],
+            staging: _Staging, steps: list[Step]) -> Manifest:
     """Make the final shards, rejects and quarantine from staging, and the manifest and stats."""
     writer_options = dict(shard_rows=config.output.shard_rows, row_group_rows=config.output.row_group_rows,
                           compression=config.output.compression)
     length_after = LengthHistogram()
     shards = ShardWriter(out / "data", observe=lambda b: length_after.add(b.column("text")), **writer_options)
-    sources: dict[str, Counter] = {inp.source: Counter() for inp in config.inputs}
+    sources = {inp.source: SourceCounts() for inp in config.inputs}
     for unit, result in zip(units, results):
         counts = sources[config.inputs[unit.input_index].source]
-        counts["rows_in"] += result["rows_in"]
-        counts["rows_out"] += result["rows_kept"]
-        counts["removed"] += sum(result["removed"].values())
-        counts["quarantined"] += result["quarantined"]
-    removed_total: Counter = sum((Counter(r["removed"]) for r in results), Counter())
+        counts.rows_in += result.rows_in
+        counts.rows_out += result.rows_kept
+        counts.removed += sum(result.removed.values())
+        counts.quarantined += result.quarantined
+    removed_total: Counter = sum((r.removed for r in results), Counter())
     kept = staging.files("kept", "u*.parquet")
-    upsampled = 0
-    if config.assemble is not None:
-        assembled = assemble(kept, config.assemble, shards, sources, staging.root / "buckets")
-        removed_total.update(assembled["removed"])
-        upsampled = assembled["upsampled"]
-    else:
-        for path in kept:
-            for batch in _staged_batches(path):
-                shards.write(batch)
-    shard_list = shards.close()
 
     reject_list = []
     for i, step in enumerate(steps):
@@ -440,7 +444,19 @@ def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: l
             for batch in _staged_batches(path):
                 writer.write(batch)
         reject_list += writer.close()
-    quarantined = sum(r["quarantined"] for r in results)
+    assembled = None
+    if config.assemble is not None:
+        rejects = ShardWriter(out / "rejects", prefix=f"{len(steps):02d}-assemble", **writer_options)
+        assembled = assemble(kept, config.assemble, shards, sources, staging.root / "buckets",
+                             rejects=rejects if config.output.rejects else None)
+        removed_total.update(assembled.removed)
+        reject_list += rejects.close()
+    else:
+        for path in kept:
+            for batch in _staged_batches(path):
+                shards.write(batch)
+    shard_list = shards.close()
+    quarantined = sum(r.quarantined for r in results)
     if quarantined:
         (out / "quarantine").mkdir(parents=True, exist_ok=True)
         with open(out / "quarantine" / "quarantine.jsonl", "wb") as target:
@@ -448,50 +464,51 @@ def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: l
                 with open(path, "rb") as source:
                     shutil.copyfileobj(source, target)
 
-    counters = [StepCounter(s.name) for s in steps]
+    counters = _counts_of(steps)
     for result in results:
-        for counter, done in zip(counters, result["steps"]):
+        for counter, done in zip(counters, result.steps):
             counter.add(done)
-    rows_in = sum(r["rows_in"] for r in results)
-    rows_out = sum(s["rows"] for s in shard_list)
-    manifest = {
-        "name": config.name,
-        "config_hash": config.fingerprint(),
-        "config": orjson.loads(orjson.dumps(config.model_dump(mode="json"))) | {
+    for counter in counters:
+        counter.seconds = round(counter.seconds, 3)
+        counter.removed = dict(sorted(counter.removed.items()))
+    manifest = Manifest(
+        name=config.name,
+        config_hash=config.fingerprint(),
+        config=orjson.loads(orjson.dumps(config.model_dump(mode="json"))) | {
             "steps": [{s.name: s.params.model_dump(mode="json")} for s in config.steps]},
-        "versions": _versions(),
-        "threads": assay.thread_count(),
-        "schema": [{"name": f.name, "type": str(f.type)} for f in shards.schema] if shards.schema else [],
-        "shards": [{**s, "path": f"data/{s['path']}"} for s in shard_list],
-        "rejects": [{**s, "path": f"rejects/{s['path']}"} for s in reject_list],
-        "quarantine": "quarantine/quarantine.jsonl" if quarantined else None,
-        "rows_in": rows_in,
-        "rows_out": rows_out,
-        "removed": dict(sorted(removed_total.items())),
-        "quarantined": quarantined,
-        "upsampled": upsampled,
-        "sources": {name: {k: c.get(k, 0) for k in ("rows_in", "rows_out", "removed", "quarantined")}
-                    for name, c in sources.items()},
-        "steps": [c.as_dict() for c in counters],
-    }
-    balance = rows_out + sum(removed_total.values()) + quarantined
-    if balance != rows_in + upsampled:  # a bug, never bad input: refuse to write a manifest that does not add up
-        raise RuntimeError(f"accounting does not balance: rows_in={rows_in} (+{upsampled} upsampled) "
-                           f"but out+removed+quarantined={balance}")
+        versions=_versions(),
+        threads=assay.thread_count(),
+        columns=[ColumnEntry(name=f.name, type=str(f.type)) for f in shards.schema] if shards.schema else [],
+        shards=[ShardEntry(**{**s, "path": f"data/{s['path']}"}) for s in shard_list],
+        rejects=[ShardEntry(**{**s, "path": f"rejects/{s['path']}"}) for s in reject_list],
+        quarantine="quarantine/quarantine.jsonl" if quarantined else None,
+        rows_in=sum(r.rows_in for r in results),
+        rows_out=sum(s["rows"] for s in shard_list),
+        removed=dict(sorted(removed_total.items())),
+        quarantined=quarantined,
+        upsampled=assembled.upsampled if assembled is not None else 0,
+        sources=sources,
+        steps=counters,
+        assemble=assembled,
+    )
+    if not manifest.balances():  # a bug, never bad input: refuse to write a manifest that does not add up
+        failed = "; ".join(c.rule for c in manifest.checks() if not c.ok)
+        raise RuntimeError(f"accounting does not balance: {failed}")
     before = LengthHistogram()
     for result in results:
-        before.counts = [a + b for a, b in zip(before.counts, result["histogram"])]
+        before.counts = [a + b for a, b in zip(before.counts, result.histogram)]
     stats = _stats(out, shard_list, manifest)
     stats["text_chars_histogram"] = {"before": before.as_dict(), "after": length_after.as_dict()}
     _write_json(out / "stats.json", stats)
     return manifest
 
 
-def _stats(out: Path, shard_list: list[dict[str, Any]], manifest: dict[str, Any]) -> dict[str, Any]:
+def _stats(out: Path, shard_list: list[dict[str, Any]], manifest: Manifest) -> dict[str, Any]:
     """Summaries of the output's numeric columns, overall and per source (polars, streaming)."""
     import polars as pl
 
-    result: dict[str, Any] = {"rows": manifest["rows_out"], "steps": manifest["steps"], "columns": {}, "by_source": {}}
+    result: dict[str, Any] = {"rows": manifest.rows_out, "steps": [s.model_dump() for s in manifest.steps],
+                              "columns": {}, "by_source": {}}
     if not shard_list:
         return result
     frame = pl.scan_parquet([str(out / "data" / s["path"]) for s in shard_list])

@@ -9,17 +9,20 @@ the same object runs in the local engine and inside Ray Data's ``map_batches``.
 
 To add a step: subclass :class:`Step`, give it a unique ``name`` and a pydantic
 ``Params`` model (``extra="forbid"`` so an unknown key is an error), and decorate
-it with :func:`register`.
+it with :func:`register`; declare the columns it adds in :meth:`Step.adds`. A step
+registered for a test only goes away again with :func:`unregister` (or
+``with registered(MyStep): ...``).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["REASON", "STEPS", "Step", "StepParams", "mark_removed", "register"]
+__all__ = ["REASON", "STEPS", "Step", "StepParams", "mark_removed", "register", "registered", "unregister"]
 
 REASON = "reason"
 
@@ -41,6 +44,11 @@ class Step:
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def adds(self) -> tuple[str, ...]:
+        """The columns this step adds to every batch (besides ``reason``); the manifest lists
+        them per step and the report reads them. Steps that only filter or rewrite add none."""
+        return ()
 
     def save_state(self, folder: Path) -> None:
         """Persist what the step carries across batches (e.g. a dedup index) for ``--resume``.
@@ -66,6 +74,35 @@ def register(cls: type[Step]) -> type[Step]:
         raise ValueError(f"two steps are named {cls.name!r}")
     STEPS[cls.name] = cls
     return cls
+
+
+def unregister(cls: type[Step]) -> None:
+    """Remove a step that :func:`register` added (test-only steps must not outlive their test)."""
+    if STEPS.get(cls.name) is cls:
+        del STEPS[cls.name]
+
+
+@contextmanager
+def registered(*classes: type[Step]) -> Iterator[None]:
+    """Register steps for the duration of a ``with`` block.
+
+    >>> class Nothing(Step):
+    ...     name = "_nothing"
+    ...     def __call__(self, batch):
+    ...         return batch
+    >>> with registered(Nothing):
+    ...     "_nothing" in STEPS
+    True
+    >>> "_nothing" in STEPS
+    False
+    """
+    for cls in classes:
+        register(cls)
+    try:
+        yield
+    finally:
+        for cls in classes:
+            unregister(cls)
 
 
 def set_column(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.RecordBatch:

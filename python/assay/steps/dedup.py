@@ -4,8 +4,10 @@ Each step object keeps its index for the life of the run, so a row is compared w
 every row of earlier batches. Only rows not yet removed (``reason`` null) are indexed;
 duplicates get reason ``exact_duplicate`` / ``near_duplicate``. Every indexed row gets
 ``cluster_id`` (int64: the survivor's number among the rows this step has indexed,
-counted from 0 across batches, or from the end of a loaded index); rows removed earlier
-keep the ``cluster_id`` they had.
+counted from 0 across batches, or from the end of a loaded index) and ``cluster_size``
+(the cluster's size when the row joined it: 1 for a survivor, so the largest value in
+a step's rejects for a ``cluster_id`` is that cluster's final size, which is what the
+report draws); rows removed earlier keep the values they had.
 """
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from typing import ClassVar, Literal, Optional
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field
 
-from assay.dedup import DedupIndex, ExactDedupIndex, key_text
+from assay.dedup import KEY_FIELDS, DedupIndex, ExactDedupIndex, key_columns, key_text
 from assay.steps import REASON, Step, StepParams, mark_removed, register, set_column
 
 Key = Literal["text", "prompt", "prompt_response", "messages"]
@@ -36,11 +39,12 @@ class ExactDedupParams(StepParams):
 class NearDedupParams(StepParams):
     key: Key = "text"
     column: Optional[str] = None
-    threshold: float = 0.8
-    num_perm: Optional[int] = None
-    bands: Optional[int] = None
-    rows: Optional[int] = None
-    ngram: int = 5
+    threshold: float = Field(0.8, ge=0.0, le=1.0)
+    """Estimated Jaccard similarity at which two rows are near duplicates."""
+    num_perm: Optional[int] = Field(None, ge=1)
+    bands: Optional[int] = Field(None, ge=1)
+    rows: Optional[int] = Field(None, ge=1)
+    ngram: int = Field(5, ge=1)
     unit: Literal["word", "char", "auto"] = "auto"
     verify: bool = True
     seed: int = 1
@@ -61,23 +65,30 @@ def _key_batch(batch: pa.RecordBatch, key: str, column: str | None) -> pa.Table:
     return pa.table({"text": texts})
 
 
+def _exact_key_batch(batch: pa.RecordBatch, key: str, column: str | None) -> pa.Table:
+    """The key fields as separate columns ``k0, k1, ...``: the Rust key frames each one."""
+    fields = [batch.column(column)] if column is not None else key_columns(batch, key)
+    return pa.table({f"k{i}": f for i, f in enumerate(fields)})
+
+
+CLUSTER_COLUMNS = ("cluster_id", "cluster_size")
+
+
 def _apply(batch: pa.RecordBatch, pending: pa.Array, result: pa.Table, reason: str) -> pa.RecordBatch:
-    """Scatter the pending rows' results back into the batch."""
-    pending_np = pending.to_numpy(zero_copy_only=False)
-    positions = np.flatnonzero(pending_np)
-    cluster_id = np.full(batch.num_rows, -1, dtype=np.int64)
-    if "cluster_id" in batch.schema.names:
-        previous = batch.column("cluster_id").cast(pa.int64())
-        cluster_id = pc.fill_null(previous, -1).to_numpy(zero_copy_only=False).copy()
-        had = pc.is_valid(previous).to_numpy(zero_copy_only=False)
-    else:
-        had = np.zeros(batch.num_rows, dtype=bool)
+    """Scatter the pending rows' results back into the batch; other rows keep what they had."""
+    positions = np.flatnonzero(pending.to_numpy(zero_copy_only=False))
+    for name in CLUSTER_COLUMNS:
+        values = np.full(batch.num_rows, -1, dtype=np.int64)
+        valid = np.zeros(batch.num_rows, dtype=bool)
+        if name in batch.schema.names:
+            previous = batch.column(name).cast(pa.int64())
+            values = pc.fill_null(previous, -1).to_numpy(zero_copy_only=False).copy()
+            valid = pc.is_valid(previous).to_numpy(zero_copy_only=False).copy()
+        values[positions] = result.column(name).to_numpy()
+        valid[positions] = True
+        batch = set_column(batch, name, pa.array(values, pa.int64(), mask=~valid))
     duplicate = np.zeros(batch.num_rows, dtype=bool)
-    cluster_id[positions] = result.column("cluster_id").to_numpy()
     duplicate[positions] = result.column("is_duplicate").to_numpy(zero_copy_only=False)
-    valid = had.copy()
-    valid[positions] = True
-    batch = set_column(batch, "cluster_id", pa.array(cluster_id, pa.int64(), mask=~valid))
     return mark_removed(batch, pa.array(duplicate), reason)
 
 
@@ -88,13 +99,18 @@ class _IndexedDedupStep(Step):
     index_file: ClassVar[str]
     index: ExactDedupIndex | DedupIndex
 
+    def adds(self) -> tuple[str, ...]:
+        return CLUSTER_COLUMNS
+
     def _load_index(self, path: Path) -> ExactDedupIndex | DedupIndex:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def keys(self, batch: pa.RecordBatch) -> pa.Table:
+        return _key_batch(batch, self.params.key, self.params.column)
+
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         pending = _pending(batch)
-        keys = _key_batch(batch.filter(pending), self.params.key, self.params.column)
-        result = self.index.add(keys)
+        result = self.index.add(self.keys(batch.filter(pending)))
         return _apply(batch, pending, result, self.reason)
 
     def save_state(self, folder: Path) -> None:
@@ -116,10 +132,17 @@ class ExactDedupStep(_IndexedDedupStep):
 
     def __init__(self, params: StepParams | None = None, **kwargs) -> None:
         super().__init__(params, **kwargs)
-        self.index = ExactDedupIndex(normalize=self.params.normalize)
+        self.index = ExactDedupIndex(columns=self._columns(), normalize=self.params.normalize)
+
+    def _columns(self) -> list[str]:
+        fields = 1 if self.params.column is not None else len(KEY_FIELDS[self.params.key])
+        return [f"k{i}" for i in range(fields)]
+
+    def keys(self, batch: pa.RecordBatch) -> pa.Table:
+        return _exact_key_batch(batch, self.params.key, self.params.column)
 
     def _load_index(self, path: Path) -> ExactDedupIndex:
-        return ExactDedupIndex.load(path, normalize=self.params.normalize)
+        return ExactDedupIndex.load(path, columns=self._columns(), normalize=self.params.normalize)
 
 
 @register

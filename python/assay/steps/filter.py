@@ -2,14 +2,14 @@
 
 YAML::
 
-    - step: filter
-      language: auto          # en | zh | auto (per row, from langid's lang column)
-      filters:
-        - gopher_quality
-        - gopher_repetition: {dup_line_frac: 0.25}
-        - instruction
-    - step: select
-      expr: "lang_score > 0.8 & words > 20"
+    - filter:
+        language: auto          # en | zh | auto (per row, from langid's lang column)
+        filters:
+          - gopher_quality
+          - gopher_repetition: {dup_line_frac: 0.25}
+        kinds: [text]           # web-text rules for text rows only; other rows pass
+    - filter: {filters: [instruction], kinds: [instruction, chat]}
+    - select: {where: "lang_score > 0.8 & words > 20"}
 
 A removed row keeps the reason of the first filter that failed it (``select``
 uses its ``reason``, ``"select"`` by default); rows already removed by an earlier
@@ -18,13 +18,15 @@ step keep their earlier reason.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal, Optional
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import AliasChoices, ConfigDict, Field, field_validator
 
 from assay.quality import FILTERS, apply_filters, quality_signals
+from assay.stats import TEXT_STATS_COLUMNS
 from assay.steps import Step, StepParams, mark_removed, register
 
 
@@ -35,6 +37,10 @@ class FilterParams(StepParams):
     """``en``, ``zh`` or ``auto`` (each row by its ``lang`` column, else by script; see
     :func:`assay.row_languages`)."""
     column: str = "text"
+    kinds: Optional[list[Literal["instruction", "chat", "text"]]] = None
+    """Apply the filters to rows of these kinds only (e.g. ``[text]`` for the web-text
+    rules in a corpus that mixes instructions and web pages); rows of other kinds pass.
+    None: every row."""
 
     @field_validator("language")
     @classmethod
@@ -78,10 +84,17 @@ class FilterStep(Step):
     Params = FilterParams
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        decisions = apply_filters(
-            batch, self.params.specs(), column=self.params.column, language=self.params.language
-        )
-        reason = decisions.column("reason").combine_chunks()
+        p = self.params
+        if p.kinds is None:
+            reason = apply_filters(batch, p.specs(), column=p.column, language=p.language).column("reason")
+            reason = reason.combine_chunks()
+        else:
+            chosen = pc.fill_null(pc.is_in(batch.column("kind"), pa.array(p.kinds, pa.string())), False)
+            positions = np.flatnonzero(chosen.to_numpy(zero_copy_only=False))
+            found = apply_filters(batch.filter(chosen), p.specs(), column=p.column, language=p.language)
+            values = np.full(batch.num_rows, None, dtype=object)
+            values[positions] = np.asarray(found.column("reason").to_pylist(), dtype=object)
+            reason = pa.array(values.tolist(), pa.string())
         return mark_removed(batch, pc.is_valid(reason), reason)
 
 
@@ -105,8 +118,6 @@ def to_sql(expr: str) -> str:
     return _QUOTED_OR_OPERATOR.sub(replace, expr)
 
 
-TEXT_STATS_COLUMNS = ("chars", "bytes", "words", "lines", "cjk_ratio", "alpha_ratio", "digit_ratio",
-                      "whitespace_ratio")
 
 
 def _mentions(expr: str, column: str) -> bool:

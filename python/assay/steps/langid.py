@@ -1,6 +1,7 @@
 """``langid`` and ``classify``: tag rows with a fastText model and filter on the result."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional
 
 import pyarrow as pa
@@ -35,6 +36,12 @@ class _ModelStep(Step):
 
     _model: Optional[FastTextModel] = None
 
+    def __init__(self, params: StepParams | None = None, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        path = self.params.model
+        if path is not None and not Path(path).is_file():  # fail at the start, not at the first batch
+            raise FileNotFoundError(f"model: no fastText model file at {path}")
+
     def model(self) -> FastTextModel:
         if self._model is None:
             self._model = load_model(self.params.model)
@@ -54,7 +61,7 @@ class LangidParams(StepParams):
     """A fastText language-ID model; None uses the bundled lid.176.ftz."""
     keep: Optional[list[str]] = None
     """Languages to keep, e.g. [zh, en]; None keeps every language."""
-    min_score: float = 0.0
+    min_score: float = Field(0.0, ge=0.0)
     """Rows whose language score is below this are removed."""
     thresholds: dict[str, float] = Field(default_factory=dict)
     """Per-language minimum scores that replace min_score, e.g. {zh: 0.692}."""
@@ -75,6 +82,9 @@ class LangidStep(_ModelStep):
     name = "langid"
     Params = LangidParams
     reason = "language"
+
+    def adds(self) -> tuple[str, ...]:
+        return ("lang", "lang_score")
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         p = self.params
@@ -97,7 +107,7 @@ class ClassifyParams(StepParams):
     """Where its probability goes."""
     keep: Optional[list[str]] = None
     """Labels to keep (without __label__); None keeps every label."""
-    min_score: float = 0.0
+    min_score: float = Field(0.0, ge=0.0)
     """Rows whose best-label score is below this are removed."""
     thresholds: dict[str, float] = Field(default_factory=dict)
     """Per-label minimum scores that replace min_score."""
@@ -120,6 +130,9 @@ class ClassifyStep(_ModelStep):
 
     name = "classify"
     Params = ClassifyParams
+
+    def adds(self) -> tuple[str, ...]:
+        return (self.params.label_column, self.params.score_column)
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         p = self.params

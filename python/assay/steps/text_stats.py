@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from assay.stats import text_stats
+from assay.stats import TEXT_STATS_COLUMNS, text_stats
 from assay.steps import Step, StepParams, register, set_column
 
 
@@ -18,6 +18,9 @@ class TextStatsStep(Step):
 
     name = "text_stats"
     Params = TextStatsParams
+
+    def adds(self) -> tuple[str, ...]:
+        return TEXT_STATS_COLUMNS
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         stats = text_stats(batch, column=self.params.column)

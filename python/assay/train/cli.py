@@ -30,12 +30,24 @@ def _quiet_transformers() -> None:
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (dotted), e.g. train.steps=100.")
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in output.dir at the exact next example.")
-def train(config: str, overrides: tuple[str, ...], resume: bool) -> None:
+@click.option("--dry-run", "dry_run", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Print the first N training examples as the model sees them (decoded, the no-loss part "
+                   "between \u27e6 \u27e7) and exit; loads the tokenizer, not the model.")
+def train(config: str, overrides: tuple[str, ...], resume: bool, dry_run: int | None) -> None:
     """Fine-tune on the Parquet shards of `assay run` (LoRA, other PEFT methods, full)."""
     from assay.train.config import ConfigError
-    from assay.train.trainer import run_train
 
     _quiet_transformers()
+    if dry_run is not None:
+        from assay.train.preview import format_previews, preview_examples
+
+        try:
+            click.echo(format_previews(preview_examples(config, dry_run, list(overrides))))
+        except ConfigError as err:
+            raise click.UsageError(f"config error: {err}") from None
+        return
+    from assay.train.trainer import run_train
+
     try:
         records = run_train(config, list(overrides), resume)
     except ConfigError as err:

@@ -9,7 +9,10 @@ The pipeline, top to bottom:
    held-out fraction are kept out of training.
 3. ``encode_row``: renders a row with a template (``alpaca``, ``alpaca_zh``, ``chatml`` or
    the tokenizer's chat template) into segments that are targets or not, tokenizes, adds
-   EOS (a target) and builds next-token labels where prompt tokens are ``-100``.
+   EOS (a target) and builds next-token labels where prompt tokens are ``-100``. A row's
+   domain ``prefix`` (written by ``assemble.prefix``) comes first: text rows carry it in
+   their text, instruction rows get it before the prompt (no loss on it), chat rows as a
+   system line (prepended to the first system message when there is one).
 4. ``pack_examples``: first-fit-decreasing bin packing of a window of examples into rows
    of ``max_length`` tokens (or one example per row without packing).
 5. ``collate``: tensors with per-example position ids and segment ids; the model input
@@ -25,9 +28,7 @@ the seeded stream up to it without tokenizing, so a resumed run sees the same ba
 from __future__ import annotations
 
 import glob as globlib
-import json
 import random
-import zlib
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -44,13 +45,18 @@ __all__ = [
     "RowStream",
     "batches_from",
     "eval_examples",
+    "held_out_mask",
+    "is_held_out",
+    "iter_rows",
     "block_causal_mask",
     "Prefetch",
     "TEMPLATES",
 ]
 
 IGNORE = -100
-READ_COLUMNS = ("id", "source", "kind", "instruction", "input", "output", "messages", "text")
+READ_COLUMNS = ("id", "source", "kind", "instruction", "input", "output", "messages", "text", "prefix")
+HELD_OUT_SEED = 0x48E1_D0C7
+"""Seed of the held-out split's XXH3 hash of ``source \x1f id`` (the key assembly hashes too)."""
 
 TEMPLATES = ("alpaca", "alpaca_zh", "chatml", "tokenizer")
 
@@ -100,22 +106,23 @@ class Example:
 
 def resolve_shards(spec: str | list[str], key: str = "data.train") -> list[Path]:
     """Parquet files named by a manifest, a folder holding ``manifest.json``, or globs."""
+    from assay.manifest import MANIFEST_FILE, Manifest
+
     specs = [spec] if isinstance(spec, str) else list(spec)
     files: list[Path] = []
     for s in specs:
         p = Path(s)
-        if p.is_dir() and (p / "manifest.json").is_file():
-            p = p / "manifest.json"
+        if p.is_dir() and (p / MANIFEST_FILE).is_file():
+            p = p / MANIFEST_FILE
         if p.is_file() and p.suffix == ".json":
-            manifest = json.loads(p.read_text(encoding="utf-8"))
-            shards = manifest.get("shards")
-            if not isinstance(shards, list):
-                raise ValueError(f"{key}: {p} has no 'shards' list")
-            for shard in shards:
-                rel = shard["path"] if isinstance(shard, dict) else shard
-                f = (p.parent / rel).resolve()
+            try:
+                manifest = Manifest.load(p)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+            for shard in manifest.shards:
+                f = (p.parent / shard.path).resolve()
                 if not f.is_file():
-                    raise ValueError(f"{key}: shard {rel} listed in {p} does not exist")
+                    raise ValueError(f"{key}: shard {shard.path} listed in {p} does not exist")
                 files.append(f)
         elif p.is_dir():
             files.extend(sorted(p.rglob("*.parquet")))
@@ -126,14 +133,38 @@ def resolve_shards(spec: str | list[str], key: str = "data.train") -> list[Path]
     return files
 
 
-def is_held_out(row_id: str, fraction: float) -> bool:
-    """Deterministic split on the row id (stable across runs, machines and shard order)."""
-    if fraction <= 0:
-        return False
-    return zlib.crc32(row_id.encode("utf-8")) / 2**32 < fraction
+def held_out_mask(sources: Any, ids: Any, fraction: float) -> Any:
+    """Which rows belong to the held-out split: XXH3 of ``(source, id)`` (ids are unique
+    only within a source) below ``fraction`` of the hash range; stable across runs,
+    machines, shard order and thread counts.
+
+    >>> held_out_mask(["a", "b"], ["seed_task_1", "seed_task_1"], 0.5).tolist()
+    [True, False]
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from assay import _core
+
+    sources, ids = (pc.fill_null(pa.array(c, pa.string()) if isinstance(c, list) else c.cast(pa.string()), "")
+                    for c in (sources, ids))
+    if fraction <= 0 or fraction >= 1:
+        return np.full(len(ids), fraction >= 1, dtype=bool)
+    hashes = _core.hash64(pc.binary_join_element_wise(sources, ids, "\x1f"), HELD_OUT_SEED).to_numpy()
+    return hashes < np.uint64(fraction * 2.0**64)
 
 
-def iter_rows(files: list[Path], batch_rows: int = 1024) -> Iterator[dict[str, Any]]:
+def is_held_out(source: str, row_id: str, fraction: float) -> bool:
+    """:func:`held_out_mask` of one row."""
+    return bool(held_out_mask([source], [row_id], fraction)[0])
+
+
+def iter_rows(files: list[Path], batch_rows: int = 1024, *, held_out_fraction: float = 0.0,
+              split: str = "train") -> Iterator[dict[str, Any]]:
+    """The rows of ``files`` in order; with a held-out fraction, only those of ``split``
+    (``train``: the rows outside the held-out fraction, ``eval``: those inside)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     for f in files:
@@ -141,6 +172,10 @@ def iter_rows(files: list[Path], batch_rows: int = 1024) -> Iterator[dict[str, A
         names = set(pf.schema_arrow.names)
         cols = [c for c in READ_COLUMNS if c in names]
         for batch in pf.iter_batches(batch_size=batch_rows, columns=cols):
+            if held_out_fraction > 0:
+                sources = batch.column("source") if "source" in names else pa.nulls(batch.num_rows, pa.string())
+                held = held_out_mask(sources, batch.column("id"), held_out_fraction)
+                batch = batch.filter(pa.array(held if split == "eval" else ~held))
             yield from batch.to_pylist()
 
 
@@ -163,6 +198,17 @@ def shuffle_buffer(rows: Iterator[Any], size: int, rng: random.Random) -> Iterat
 def _chat_messages(row: dict[str, Any]) -> list[dict[str, str]]:
     msgs = row.get("messages") or []
     return [{"role": str(m.get("role") or "user"), "content": str(m.get("content") or "")} for m in msgs]
+
+
+def _with_prefix_line(msgs: list[dict[str, str]], prefix: str | None) -> list[dict[str, str]]:
+    """The domain prefix as a system line: a system message of its own, or the first line
+    of the conversation's opening system message."""
+    line = (prefix or "").rstrip("\n")
+    if not line:
+        return msgs
+    if msgs and msgs[0]["role"] == "system":
+        return [{"role": "system", "content": f"{line}\n{msgs[0]['content']}"}] + msgs[1:]
+    return [{"role": "system", "content": line}] + msgs
 
 
 def _instruction_messages(row: dict[str, Any]) -> list[dict[str, str]]:
@@ -222,9 +268,15 @@ def render_segments(row: dict[str, Any], template: str, tok: Any = None) -> list
     [('<|im_start|>user\\n', False), ('Add.\\n\\n1+1<|im_end|>', False), ('\\n', False), ('<|im_start|>assistant\\n', False), ('2<|im_end|>', True)]
     >>> render_segments({"kind": "text", "text": "wiki.org\\nHello"}, "alpaca")
     [('wiki.org\\nHello', True)]
+
+    A row's ``prefix`` (from ``assemble.prefix``) goes before the prompt, or in a system line:
+
+    >>> render_segments({**row, "prefix": "example.org\\n"}, "chatml")[:2]
+    [('<|im_start|>system\\n', False), ('example.org<|im_end|>', False)]
     """
     kind = row.get("kind") or "text"
-    if kind == "text":
+    prefix = row.get("prefix") or ""
+    if kind == "text":  # assembly put the prefix into the text itself
         return [(row.get("text") or "", True)]
     if kind == "instruction":
         if template in ALPACA_PROMPTS:
@@ -232,12 +284,13 @@ def render_segments(row: dict[str, Any], template: str, tok: Any = None) -> list
             prompt = prompts["with_input" if row.get("input") else "no_input"].format(
                 instruction=row.get("instruction") or "", input=row.get("input") or ""
             )
-            return [(prompt, False), (row.get("output") or "", True)]
+            return [(prefix + prompt, False), (row.get("output") or "", True)]
         msgs = _instruction_messages(row)
     elif kind == "chat":
         msgs = _chat_messages(row)
     else:
         raise ValueError(f"unknown kind {kind!r} in row {row.get('id')!r}")
+    msgs = _with_prefix_line(msgs, prefix)
     if template == "chatml":
         return _chatml_segments(msgs)
     if template in ALPACA_PROMPTS:
@@ -420,8 +473,7 @@ class RowStream:
         rng = random.Random(f"assay-train/{self.seed}/{epoch}")
         files = list(self.files)
         rng.shuffle(files)
-        rows = (r for r in iter_rows(files, self.read_batch_rows)
-                if not is_held_out(str(r.get("id") or ""), self.held_out_fraction))
+        rows = iter_rows(files, self.read_batch_rows, held_out_fraction=self.held_out_fraction, split="train")
         return shuffle_buffer(rows, self.shuffle_buffer_size, rng)
 
     def rows_from(self, position: Position = (0, 0, 0)) -> Iterator[tuple[list[Example], Position]]:
@@ -527,9 +579,7 @@ def eval_examples(files: list[Path], tok: Any, *, template: str, max_length: int
     """Held-out examples in file order: every row of explicit eval shards (fraction 0), or
     the rows whose id falls into the held-out fraction of the training shards."""
     out: list[Example] = []
-    for r in iter_rows(files):
-        if held_out_fraction > 0 and not is_held_out(str(r.get("id") or ""), held_out_fraction):
-            continue
+    for r in iter_rows(files, held_out_fraction=held_out_fraction, split="eval"):
         ex = encode_row(r, tok, template, max_length, add_bos)
         if ex is not None:
             out.append(ex)
