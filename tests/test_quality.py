@@ -498,3 +498,22 @@ def test_select_step_is_sql_not_python():
     for bad in ["__import__('os').system('true')", "lang_score >"]:
         with pytest.raises(ValueError):
             STEPS["select"](expr=bad)(batch)
+
+
+def test_filter_step_kinds_judges_only_rows_of_those_kinds():
+    from assay.steps import STEPS
+
+    reuters = web_texts(SAMPLES / "web" / "reuters_sample.jsonl.gz")[:60]
+    questions = [json.loads(line)["question"] for line in
+                 (SAMPLES / "belle" / "eval_set.json").read_text(encoding="utf-8").splitlines()[:40]]
+    texts = [t for pair in zip(reuters, questions) for t in pair] + reuters[40:]
+    kinds = ["text", "instruction"] * 40 + ["text"] * 20
+    batch = pa.record_batch({"text": texts, "kind": kinds})
+    out = STEPS["filter"](filters=["gopher_quality", "c4_quality"], language="en", kinds=["text"])(batch)
+    reasons = out.column("reason").to_pylist()
+    web = [t for t, k in zip(texts, kinds) if k == "text"]
+    expected = assay.apply_filters(web, ["gopher_quality", "c4_quality"], language="en").column("reason").to_pylist()
+    assert [r for r, k in zip(reasons, kinds) if k == "text"] == expected and any(expected)
+    assert all(r is None for r, k in zip(reasons, kinds) if k == "instruction")  # short questions pass untouched
+    everything = STEPS["filter"](filters=["gopher_quality", "c4_quality"], language="en")(batch)
+    assert any(r for r, k in zip(everything.column("reason").to_pylist(), kinds) if k == "instruction")

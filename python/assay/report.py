@@ -532,7 +532,8 @@ def _cluster_sizes(files: _OutputFiles, paths: list[Path]) -> Counter:
         return Counter()
     clusters = (frame.group_by("cluster_id").agg(pl.col("cluster_size").cast(pl.Int64).max().alias("size"))
                 .group_by("size").agg(pl.len().alias("clusters")))
-    return Counter(dict(zip(*_collect(clusters).to_dict(as_series=False).values())))
+    table = _collect(clusters)
+    return Counter(dict(zip(table["size"].to_list(), table["clusters"].to_list())))
 
 
 def _cluster_chart(plot: str, sizes: Counter) -> str:

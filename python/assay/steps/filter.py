@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, Optional
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import AliasChoices, ConfigDict, Field, field_validator
@@ -90,11 +89,9 @@ class FilterStep(Step):
             reason = reason.combine_chunks()
         else:
             chosen = pc.fill_null(pc.is_in(batch.column("kind"), pa.array(p.kinds, pa.string())), False)
-            positions = np.flatnonzero(chosen.to_numpy(zero_copy_only=False))
             found = apply_filters(batch.filter(chosen), p.specs(), column=p.column, language=p.language)
-            values = np.full(batch.num_rows, None, dtype=object)
-            values[positions] = np.asarray(found.column("reason").to_pylist(), dtype=object)
-            reason = pa.array(values.tolist(), pa.string())
+            reason = pc.replace_with_mask(pa.nulls(batch.num_rows, pa.string()), chosen,
+                                          found.column("reason").combine_chunks().cast(pa.string()))
         return mark_removed(batch, pc.is_valid(reason), reason)
 
 
