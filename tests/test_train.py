@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from assay.schema import RECORD_SCHEMA, render_text
+from assay.train import TrainError
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,7 +143,7 @@ def test_shards_from_manifest_and_glob(manifest):
     assert [f.name for f in files] == ["part-00000.parquet", "part-00001.parquet"]
     assert resolve_shards(str(manifest.parent)) == files
     assert [f.name for f in resolve_shards(str(manifest.parent / "data" / "*.parquet"))] == [f.name for f in files]
-    with pytest.raises(ValueError, match="data.train"):
+    with pytest.raises(TrainError, match="data.train"):
         resolve_shards(str(manifest.parent / "nothing-*.parquet"))
 
 
@@ -364,7 +365,7 @@ def test_resume_gives_the_same_losses(manifest, tmp_path, method):
 def test_resume_without_checkpoint_errors(manifest, tmp_path):
     from assay.train import Trainer
 
-    with pytest.raises(FileNotFoundError, match="output.dir"):
+    with pytest.raises(TrainError, match="output.dir"):
         Trainer(tiny_config(manifest, tmp_path / "none"), resume=True).train()
 
 
@@ -391,7 +392,7 @@ def test_qlora_on_cpu_errors_clearly(manifest, tmp_path):
     from assay.train import Trainer
 
     cfg = tiny_config(manifest, tmp_path / "q", method="qlora", train={"device": "cpu"})
-    with pytest.raises(RuntimeError, match="qlora.*CUDA GPU"):
+    with pytest.raises(TrainError, match="qlora.*CUDA GPU"):
         Trainer(cfg).train()
 
 

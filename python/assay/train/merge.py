@@ -10,7 +10,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from assay.errors import ConfigError, TrainError
 from assay.train.config import PROMPT_LEARNING_METHODS
+from assay.train.hf import local_load
 
 __all__ = ["run_merge", "load_checkpoint_model", "DTYPES"]
 
@@ -22,8 +24,9 @@ def _load_base(ref: dict[str, Any], dtype: Any) -> Any:
 
     if "gguf" in ref:
         gguf = Path(ref["gguf"])
-        return AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=dtype)
-    return AutoModelForCausalLM.from_pretrained(ref["path"], dtype=dtype)
+        return local_load("base model", AutoModelForCausalLM.from_pretrained, gguf.parent, gguf_file=gguf.name,
+                          dtype=dtype)
+    return local_load("base model", AutoModelForCausalLM.from_pretrained, ref["path"], dtype=dtype)
 
 
 def load_checkpoint_model(checkpoint_dir: str | Path, dtype: Any = None) -> tuple[Any, dict[str, Any]]:
@@ -33,7 +36,7 @@ def load_checkpoint_model(checkpoint_dir: str | Path, dtype: Any = None) -> tupl
     ckpt = Path(checkpoint_dir)
     state_path = ckpt / "trainer_state.json"
     if not state_path.is_file():
-        raise FileNotFoundError(f"{ckpt}: not a checkpoint (no trainer_state.json)")
+        raise TrainError(f"{ckpt}: not a checkpoint (no trainer_state.json)")
     state = json.loads(state_path.read_text())
     dtype = dtype or torch.float32
     if state["method"] == "full":
@@ -74,12 +77,12 @@ def run_merge(checkpoint_dir: str | Path, out_dir: str | Path, dtype: str = "flo
     import torch
 
     if dtype not in DTYPES:
-        raise ValueError(f"dtype: {dtype!r} is not one of {DTYPES}")
+        raise ConfigError(f"dtype: {dtype!r} is not one of {DTYPES}")
     state = json.loads((Path(checkpoint_dir) / "trainer_state.json").read_text()) if (Path(checkpoint_dir) / "trainer_state.json").is_file() else None
     if state is None:
-        raise FileNotFoundError(f"{checkpoint_dir}: not a checkpoint (no trainer_state.json)")
+        raise TrainError(f"{checkpoint_dir}: not a checkpoint (no trainer_state.json)")
     if state["method"] in PROMPT_LEARNING_METHODS:
-        raise ValueError(f"method {state['method']}: virtual-token methods cannot be merged into the base weights")
+        raise TrainError(f"method {state['method']}: virtual-token methods cannot be merged into the base weights")
     if state["method"] == "qlora":
         # the adapter was trained over a 4-bit base; folding it into the full-precision base is the usual practice
         pass

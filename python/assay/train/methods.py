@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from assay.errors import ConfigError, TrainError
 from assay.train.config import PROMPT_LEARNING_METHODS, TrainConfig
 
 __all__ = ["LORA_TARGET_MODULES", "default_target_modules", "apply_method", "check_method_supported", "is_prompt_learning"]
@@ -54,14 +55,14 @@ def check_method_supported(cfg: TrainConfig, device: Any) -> None:
         import torch
 
         if getattr(device, "type", str(device)) != "cuda" or not torch.cuda.is_available():
-            raise RuntimeError(
+            raise TrainError(
                 "method: qlora quantizes the base model to 4 bits with bitsandbytes, which needs a CUDA GPU; "
                 "none is in use here. Use method: lora (or dora) on CPU."
             )
         try:
             import bitsandbytes  # noqa: F401
         except ImportError:
-            raise RuntimeError("method: qlora needs the bitsandbytes package (pip install bitsandbytes)") from None
+            raise TrainError("method: qlora needs the bitsandbytes package (pip install bitsandbytes)") from None
 
 
 def apply_method(model: Any, cfg: TrainConfig) -> Any:
@@ -127,7 +128,7 @@ def apply_method(model: Any, cfg: TrainConfig) -> Any:
             encoder_hidden_size=sc.encoder_hidden_size or model.config.hidden_size,
         )
     else:  # pragma: no cover - the config validator forbids it
-        raise ValueError(f"method: unknown method {method!r}")
+        raise ConfigError(f"method: unknown method {method!r}")
     return peft.get_peft_model(model, pc)
 
 

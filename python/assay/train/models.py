@@ -12,7 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+from assay.errors import ConfigError, TrainError
 from assay.train.config import ModelConfig, RandomModelConfig
+from assay.train.hf import local_load
 
 __all__ = ["UNPACKABLE_FAMILIES", "random_model_config", "build_model", "resolve_dtype", "resolve_attn_implementation", "forward_logits", "model_family", "TargetOnlyHead", "target_cross_entropy"]
 
@@ -51,7 +53,7 @@ def random_model_config(rc: RandomModelConfig, vocab_size: int, pad_id: int, bos
     special = dict(pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id)
     if rc.vocab_size is not None:
         if rc.vocab_size < vocab_size:
-            raise ValueError(f"model.random.vocab_size: {rc.vocab_size} is smaller than the tokenizer's {vocab_size}")
+            raise ConfigError(f"model.random.vocab_size: {rc.vocab_size} is smaller than the tokenizer's {vocab_size}")
         vocab_size = rc.vocab_size
     kv_heads = rc.num_kv_heads or rc.num_heads
     if rc.family in ("llama", "qwen2", "mistral"):
@@ -95,7 +97,7 @@ def random_model_config(rc: RandomModelConfig, vocab_size: int, pad_id: int, bos
             tie_word_embeddings=True,
             **special,
         )
-    raise ValueError(f"model.random.family: unknown family {rc.family!r}")
+    raise ConfigError(f"model.random.family: unknown family {rc.family!r}")
 
 
 def build_model(mc: ModelConfig, tok: Any, *, seed: int, device: Any, quantize_4bit: bool = False,
@@ -137,7 +139,7 @@ def build_model(mc: ModelConfig, tok: Any, *, seed: int, device: Any, quantize_4
             model = _load(str(random_base_dir))
         else:
             if quantize_4bit:
-                raise ValueError("method: qlora on a random model needs its saved base folder")
+                raise ConfigError("method: qlora on a random model needs its saved base folder")
             config = random_model_config(mc.random, tok.vocab_size, tok.pad_id, tok.bos_id, tok.eos_id)
             torch.manual_seed(mc.random.seed if mc.random.seed is not None else seed)
             try:
@@ -146,14 +148,14 @@ def build_model(mc: ModelConfig, tok: Any, *, seed: int, device: Any, quantize_4
                 attn = "eager"
                 model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attn)
     elif mc.path is not None:
-        if not Path(mc.path).is_dir():
-            raise ValueError(f"model.path: {mc.path} is not a local folder")
-        model = _load(mc.path)
+        if not (Path(mc.path) / "config.json").is_file():
+            raise TrainError(f"model.path: {mc.path} is not a model folder (no config.json)")
+        model = local_load("model.path", _load, mc.path)
     else:
         gguf = Path(mc.gguf or "")
         if not gguf.is_file():
-            raise ValueError(f"model.gguf: {gguf} is not a file")
-        model = _load(str(gguf.parent), gguf_file=gguf.name)
+            raise TrainError(f"model.gguf: {gguf} is not a file")
+        model = local_load("model.gguf", _load, gguf.parent, gguf_file=gguf.name)
     attn = getattr(model.config, "_attn_implementation", attn) or attn
     embeddings = model.get_input_embeddings().weight.shape[0]
     if tok.vocab_size > embeddings:

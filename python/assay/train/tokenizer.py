@@ -21,6 +21,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from assay.errors import ConfigError, TrainError
+from assay.train.hf import local_load
+
 __all__ = ["ByteTokenizer", "HFTokenizer", "load_tokenizer"]
 
 BYTE_SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<|im_start|>", "<|im_end|>", "<unk>")
@@ -95,7 +98,7 @@ class HFTokenizer:
         self.added_tokens = 0
         eos = hf_tokenizer.eos_token_id
         if eos is None:
-            raise ValueError("tokenizer: the tokenizer has no eos token; the trainer needs one")
+            raise TrainError("tokenizer: the tokenizer has no eos token; the trainer needs one")
         pad = hf_tokenizer.pad_token_id
         if pad is None or pad == eos:
             unk = hf_tokenizer.unk_token_id
@@ -139,12 +142,12 @@ def load_tokenizer(spec: str, model_path: str | None = None, gguf_file: str | No
             return ByteTokenizer()  # a model trained (or merged) by assay with the byte tokenizer
         if gguf_file is not None:
             gguf = Path(gguf_file)
-            return HFTokenizer(AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name))
+            return HFTokenizer(local_load("tokenizer", AutoTokenizer.from_pretrained, gguf.parent, gguf_file=gguf.name))
         if model_path is None:
-            raise ValueError("tokenizer: 'auto' needs model.path or model.gguf (a random model needs tokenizer: byte)")
-        return HFTokenizer(AutoTokenizer.from_pretrained(model_path))
+            raise ConfigError("tokenizer: 'auto' needs model.path or model.gguf (a random model needs tokenizer: byte)")
+        return HFTokenizer(local_load("tokenizer", AutoTokenizer.from_pretrained, model_path))
     if not Path(spec).is_dir():
-        raise ValueError(f"tokenizer: {spec!r} is neither 'byte', 'auto' nor a local folder")
+        raise ConfigError(f"tokenizer: {spec!r} is neither 'byte', 'auto' nor a local folder")
     if (Path(spec) / "assay_tokenizer.json").is_file():
         return ByteTokenizer()
-    return HFTokenizer(AutoTokenizer.from_pretrained(spec))
+    return HFTokenizer(local_load("tokenizer", AutoTokenizer.from_pretrained, spec))

@@ -34,6 +34,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Optional
 
+from assay.errors import ConfigError, TrainError
 from assay.train.config import TrainConfig, load_config
 from assay.train.data import (
     IGNORE,
@@ -124,6 +125,11 @@ class Trainer:
             self.device = torch.device("cpu")
         self.is_main = self.rank == 0
         check_method_supported(cfg, self.device)
+        # the shards first: a wrong data.train fails before a model is loaded
+        dc = cfg.data
+        eval_fraction = dc.eval_fraction if dc.eval is None else 0.0
+        train_files = resolve_shards(dc.train, "data.train")
+        eval_files = resolve_shards(dc.eval, "data.eval") if dc.eval is not None else (train_files if eval_fraction > 0 else [])
 
         # tokenizer and model
         mc = cfg.model
@@ -131,7 +137,7 @@ class Trainer:
         self.base_dir = self.out_dir / "base_model"
         self.checkpoint = latest_checkpoint(self.out_dir) if self.resume else None
         if self.resume and self.checkpoint is None:
-            raise FileNotFoundError(f"output.dir: --resume found no checkpoint-* in {self.out_dir}")
+            raise TrainError(f"output.dir: --resume found no checkpoint-* in {self.out_dir}")
         # a random base is made fresh by a new run and saved; a resume (and merge) loads it back
         saved_base = mc.random is not None and self.checkpoint is not None
         if mc.random is not None and self.checkpoint is None and (cfg.method == "qlora" or self.world_size > 1):
@@ -191,7 +197,6 @@ class Trainer:
         )
 
         # data
-        dc = cfg.data
         self.packing = dc.packing
         if self.packing and is_prompt_learning(cfg.method):
             self._note(f"data.packing: {cfg.method} prepends virtual tokens to each sequence; training unpacked")
@@ -199,14 +204,11 @@ class Trainer:
         if self.packing and self.family in UNPACKABLE_FAMILIES and self.attn != "flash_attention_2":
             self._note(f"data.packing: {self.family} models take only a 2D padding mask; training unpacked")
             self.packing = False
-        train_files = resolve_shards(dc.train, "data.train")
-        eval_fraction = dc.eval_fraction if dc.eval is None else 0.0
         self.stream = RowStream(
             train_files, self.tok, template=dc.template, max_length=dc.max_length, packing=self.packing,
             seed=cfg.train.seed, shuffle_buffer_size=dc.shuffle_buffer, pack_window=dc.pack_window,
             held_out_fraction=eval_fraction, add_bos=dc.add_bos, read_batch_rows=dc.read_batch_rows,
         )
-        eval_files = resolve_shards(dc.eval, "data.eval") if dc.eval is not None else (train_files if eval_fraction > 0 else [])
         self.eval_batches = []
         if eval_files:
             examples = eval_examples(eval_files, self.tok, template=dc.template, max_length=dc.max_length,
@@ -253,7 +255,7 @@ class Trainer:
             while self.step < t.steps:
                 micro = [next(batches, None) for _ in range(t.grad_accum)]
                 if any(m is None for m in micro):
-                    raise RuntimeError("data.train: the stream ended unexpectedly")
+                    raise TrainError("data.train: the stream ended unexpectedly")
                 n_targets_total = float(sum(b.n_targets for b, _ in micro))  # counted on the CPU copies: no sync
                 if self.world_size > 1:
                     n_targets = torch.tensor(n_targets_total, device=self.device, dtype=torch.float64)
@@ -431,7 +433,7 @@ class Trainer:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         block_names = set(getattr(base, "_no_split_modules", None) or [])
         if not block_names:
-            raise ValueError(f"train.distributed: fsdp does not know the blocks of a {self.family} model")
+            raise ConfigError(f"train.distributed: fsdp does not know the blocks of a {self.family} model")
         dtype = next(p.dtype for p in base.parameters())
         policy = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32) if dtype != torch.float32 else MixedPrecisionPolicy()
         for module in model.modules():
@@ -453,7 +455,7 @@ class Trainer:
         folder = ckpt / ("model" if self.cfg.method == "full" else "adapter")
         files = sorted(folder.glob("*.safetensors"))
         if not files:
-            raise FileNotFoundError(f"{folder}: no safetensors weights to resume from")
+            raise TrainError(f"{folder}: no safetensors weights to resume from")
         saved: dict[str, Any] = {}
         for f in files:
             saved.update(load_file(str(f)))
@@ -461,7 +463,7 @@ class Trainer:
             result = model.load_state_dict(saved, strict=False)
             missing = [k for k in result.missing_keys if k in dict(model.named_parameters())]
             if missing:
-                raise ValueError(f"{folder}: weights missing for {missing[:5]}")
+                raise TrainError(f"{folder}: weights missing for {missing[:5]}")
         else:
             from peft import set_peft_model_state_dict
 
