@@ -13,6 +13,7 @@ import os
 
 from assay._core import RustPanic, __version__
 from assay.classifier import classify, train_classifier
+from assay.content_langid import langid_rows
 from assay.dedup import DedupIndex, exact_duplicates, minhash, near_duplicates, shingles
 from assay.errors import AssayError, ConfigError, TrainError
 from assay.fasttext_model import LID176_PATH, FastTextModel, load_model
@@ -43,6 +44,7 @@ __all__ = [
     "classify",
     "exact_duplicates",
     "langid",
+    "langid_rows",
     "load_model",
     "load_pipeline",
     "minhash",

@@ -13,6 +13,13 @@ class RustPanic(RuntimeError):
 def text_stats(texts: Any) -> pa.Table:
     """Per-row text statistics of an Arrow string array or stream."""
 
+def content_text(texts: Any) -> pa.Table:
+    """``content`` (each string with code, math, URLs, e-mail addresses and markup masked out)
+    and its letters, han, kana, hangul and other_words (int64)."""
+
+def script_counts(texts: Any) -> pa.Table:
+    """Per-row letters, han, kana, hangul and other_words (int64) of an Arrow string array or stream."""
+
 def hash64(texts: Any, seed: int = 0) -> pa.ChunkedArray:
     """XXH3-64 of each string (uint64; null stays null): stable across machines and versions."""
 

@@ -2,22 +2,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from assay.content_langid import SHORT_CHARS, langid_rows
 from assay.fasttext_model import FastTextModel, load_model
 from assay.steps import Step, StepParams, mark_removed, register, set_column
 
 
 def _failing(
-    labels: pa.Array, scores: pa.Array, keep: Optional[list[str]], min_score: float, thresholds: dict[str, float]
+    labels: pa.Array, scores: pa.Array, keep: Optional[list[str]], min_score: float, thresholds: dict[str, float],
+    uncertain: pa.Array | None = None,
 ) -> pa.Array:
     """True where a row fails the keep rules: label outside ``keep`` (a null label
     counts as outside) or score below its label's threshold (``min_score`` unless
-    ``thresholds`` names the label)."""
+    ``thresholds`` names the label); rows marked ``uncertain`` are exempt from the scores."""
     fail = pa.array([False] * len(labels))
     if keep is not None:
         fail = pc.or_(fail, pc.invert(pc.fill_null(pc.is_in(labels, pa.array(keep, pa.string())), False)))
@@ -26,8 +28,10 @@ def _failing(
         index = pc.index_in(labels, pa.array(names, pa.string())) if names else pa.nulls(len(labels), pa.int32())
         table = pa.array([float(thresholds[n]) for n in names] + [float(min_score)], pa.float64())
         needed = pc.take(table, pc.fill_null(index, len(names)))
-        below = pc.less(pc.fill_null(scores, -1.0), needed)
-        fail = pc.or_(fail, pc.and_(below, pc.greater(needed, 0.0)))
+        below = pc.and_(pc.less(pc.fill_null(scores, -1.0), needed), pc.greater(needed, 0.0))
+        if uncertain is not None:
+            below = pc.and_(below, pc.invert(pc.fill_null(uncertain, False)))
+        fail = pc.or_(fail, below)
     return fail
 
 
@@ -65,12 +69,25 @@ class LangidParams(StepParams):
     """Rows whose language score is below this are removed."""
     thresholds: dict[str, float] = Field(default_factory=dict)
     """Per-language minimum scores that replace min_score, e.g. {zh: 0.692}."""
+    mode: Literal["content", "raw"] = "content"
+    """``content`` (the default): decide each row from its natural-language content with
+    script evidence, prompt and response apart (:mod:`assay.content_langid`); ``raw``: the
+    model's prediction on the whole ``column``, exactly as fastText gives it."""
+    keep_uncertain: bool = True
+    """Content mode: rows too short to judge (``lang_uncertain``) are not removed for a low
+    score; the keep list still applies."""
+    short_chars: int = Field(SHORT_CHARS, ge=0)
+    """Content mode: letters below which a text no script rule decides is uncertain."""
+    map_variants: bool = True
+    """Content mode: Chinese varieties the model emits (wuu, yue, lzh, ...) count as zh."""
 
 
 @register
 class LangidStep(_ModelStep):
-    """Adds ``lang`` and ``lang_score``; removes rows that fail ``keep`` / ``min_score`` /
-    ``thresholds`` with reason ``language`` (they keep their ``lang`` columns).
+    """Adds ``lang`` and ``lang_score`` (and, in the default content mode, ``lang_prompt``,
+    ``lang_response``, ``lang_fasttext`` and ``lang_uncertain``); removes rows that fail
+    ``keep`` / ``min_score`` / ``thresholds`` with reason ``language`` (they keep their
+    ``lang`` columns).
 
     >>> import pyarrow as pa
     >>> step = LangidStep(keep=["zh", "en"], min_score=0.3)
@@ -84,16 +101,26 @@ class LangidStep(_ModelStep):
     reason = "language"
 
     def adds(self) -> tuple[str, ...]:
-        return ("lang", "lang_score")
+        if self.params.mode == "raw":
+            return ("lang", "lang_score")
+        return ("lang", "lang_score", "lang_prompt", "lang_response", "lang_fasttext", "lang_uncertain")
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         p = self.params
-        tags = self.model().predict_table(batch, column=p.column, k=1, lists=False)
-        lang = tags.column("label").combine_chunks()
-        score = tags.column("score").combine_chunks()
-        batch = set_column(batch, "lang", lang)
-        batch = set_column(batch, "lang_score", score)
-        return mark_removed(batch, _failing(lang, score, p.keep, p.min_score, p.thresholds), self.reason)
+        uncertain = None
+        if p.mode == "raw":
+            tags = self.model().predict_table(batch, column=p.column, k=1, lists=False)
+            columns = {"lang": tags.column("label"), "lang_score": tags.column("score")}
+        else:
+            tags = langid_rows(batch, column=p.column, model=self.model(), short_chars=p.short_chars,
+                               map_variants=p.map_variants)
+            columns = {name: tags.column(name) for name in tags.column_names}
+            if p.keep_uncertain:
+                uncertain = columns["lang_uncertain"].combine_chunks()
+        for name, values in columns.items():
+            batch = set_column(batch, name, values.combine_chunks())
+        lang, score = batch.column("lang"), batch.column("lang_score")
+        return mark_removed(batch, _failing(lang, score, p.keep, p.min_score, p.thresholds, uncertain), self.reason)
 
 
 class ClassifyParams(StepParams):

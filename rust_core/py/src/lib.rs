@@ -18,6 +18,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("RustPanic", m.py().get_type::<errors::RustPanic>())?;
     m.add_function(wrap_pyfunction!(text_stats::text_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(text_stats::script_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(text_stats::content_text, m)?)?;
     m.add_function(wrap_pyfunction!(hashing::hash64, m)?)?;
     m.add_function(wrap_pyfunction!(minhash::shingles, m)?)?;
     m.add_function(wrap_pyfunction!(minhash::normalize_text, m)?)?;
