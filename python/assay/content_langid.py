@@ -132,12 +132,6 @@ def _decide(texts: pa.Array, model: Any, short_chars: int, map_variants: bool) -
             "content": (letters > 0) & valid, "zh": han, "ja": kana, "ko": hangul}
 
 
-def _joined(pieces: list[pa.Array]) -> pa.Array:
-    filled = [pc.fill_null(p.cast(pa.string()), "") for p in pieces]
-    joined = filled[0] if len(filled) == 1 else pc.binary_join_element_wise(*filled, "\n")
-    return pc.if_else(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(joined)), 0), pa.scalar(None, pa.string()), joined)
-
-
 def _turns(messages: pa.Array, assistant: bool) -> pa.Array:
     """The contents of the assistant turns (or of the others) of each chat, one string per row."""
     rows = messages.to_pylist()
@@ -185,7 +179,8 @@ def langid_rows(data: Any, *, column: str = "text", model: ModelLike = None, sho
         prompt = pc.if_else(chosen, _turns(messages, assistant=False), prompt)
         response = pc.if_else(chosen, _turns(messages, assistant=True), response)
     # one pass over prompts and responses together
-    both = _decide(pa.concat_arrays([_joined([prompt]), _joined([response])]), lid, short_chars, map_variants)
+    # (an empty or blank part has no letters: it has no content and never decides)
+    both = _decide(pa.concat_arrays([prompt, response]), lid, short_chars, map_variants)
     p = {k: v.slice(0, n) if isinstance(v, pa.Array) else v[:n] for k, v in both.items()}
     r = {k: v.slice(n) if isinstance(v, pa.Array) else v[n:] for k, v in both.items()}
     # the response's language when the prompt is uncertain and the response is not, or when

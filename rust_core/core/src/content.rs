@@ -144,13 +144,16 @@ pub fn content_into(text: &str, out: &mut String) {
     let mut i = 0;
     let mut word_start = true; // RE2's \b before a URL: the previous character is not an ASCII word character
     while i < text.len() {
-        let b = bytes[i];
-        if b.is_ascii() && !matches!(b, b'`' | b'$' | b'\\' | b'@' | b'<' | b'h' | b'H' | b'f' | b'F' | b'w' | b'W') {
-            // a run of plain ASCII, copied as it is
+        // A run of plain ASCII is copied as it is; it ends before a character that may start
+        // a masked span (a URL only at a word start).
+        let plain = |i: usize, word_start: bool| {
+            let b = bytes[i];
+            b.is_ascii() && !matches!(b, b'`' | b'$' | b'\\' | b'@' | b'<')
+                && !(word_start && matches!(b, b'h' | b'H' | b'f' | b'F' | b'w' | b'W'))
+        };
+        if plain(i, word_start) {
             let start = i;
-            while i < bytes.len() && bytes[i].is_ascii()
-                && !matches!(bytes[i], b'`' | b'$' | b'\\' | b'@' | b'<' | b'h' | b'H' | b'f' | b'F' | b'w' | b'W')
-            {
+            while i < bytes.len() && plain(i, i == start && word_start || i > start && !is_re2_word(bytes[i - 1] as char)) {
                 i += 1;
             }
             out.push_str(&text[start..i]);
