@@ -149,8 +149,9 @@ def langid_rows(data: Any, *, column: str = "text", model: ModelLike = None, sho
 
     Columns: ``lang``, ``lang_score``, ``lang_prompt``, ``lang_response`` (null for text
     rows), ``lang_fasttext`` (the model's own label for the content that decided ``lang``,
-    before the script and variant rules) and ``lang_uncertain``. ``data`` is a table in the record schema (instruction and chat rows
-    are split into prompt and response) or anything with a text ``column``.
+    before the script and variant rules) and ``lang_uncertain``. ``data`` is a table in
+    the record schema (instruction and chat rows are split into prompt and response) or
+    anything with a text ``column``.
 
     >>> import pyarrow as pa
     >>> rows = pa.table({"kind": ["instruction"], "instruction": ["把下面的句子翻译成英文。"], "input": [None],
@@ -166,7 +167,7 @@ def langid_rows(data: Any, *, column: str = "text", model: ModelLike = None, sho
     kinds = np.asarray(pc.fill_null(kind, "text").to_pylist() if kind is not None else ["text"] * n, dtype=object)
     split = kinds != "text"
     # text rows are judged on their text (as a prompt without a response); the others on
-    # their prompt and response parts, so every character is predicted once
+    # their prompt and response (an instruction's input is the data it works on: not judged)
     nulls = pa.nulls(n, pa.string())
     prompt, response = texts, nulls
     if (kinds == "instruction").any():

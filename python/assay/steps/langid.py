@@ -60,7 +60,8 @@ class _ModelStep(Step):
 
 class LangidParams(StepParams):
     column: str = "text"
-    """The text column (newlines are read as spaces)."""
+    """The text column (newlines are read as spaces); in content mode it is what text rows
+    are judged on, while instruction and chat rows are judged on their own fields."""
     model: Optional[str] = None
     """A fastText language-ID model; None uses the bundled lid.176.ftz."""
     keep: Optional[list[str]] = None
