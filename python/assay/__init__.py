@@ -25,6 +25,7 @@ from assay.quality import apply_filter, apply_filters, quality_signals, row_lang
 from assay.report import write_report
 from assay.schema import RECORD_SCHEMA
 from assay.stats import text_stats
+from assay import hf  # noqa: E402  (functions for datasets' Dataset.map)
 
 __all__ = [
     "AssayError",
@@ -43,6 +44,7 @@ __all__ = [
     "apply_filters",
     "classify",
     "exact_duplicates",
+    "hf",
     "langid",
     "langid_rows",
     "load_model",

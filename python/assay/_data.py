@@ -2,7 +2,8 @@
 
 Every public function that takes data accepts the same inputs and gives the same
 result for each: a ``pyarrow.Table`` / ``RecordBatch`` / ``Array`` / ``ChunkedArray``,
-a ``polars.DataFrame`` / ``Series`` (or ``LazyFrame``, collected), a ``pandas``
+a ``polars.DataFrame`` / ``Series`` (or ``LazyFrame``, collected), a Hugging Face
+``datasets.Dataset`` (its Arrow table, with an active select/filter applied), a ``pandas``
 frame or series, any object exporting ``__arrow_c_stream__`` / ``__arrow_c_array__``
 (the Arrow PyCapsule interface), or a plain ``list`` of ``str`` / ``None``.
 Arrow data is handed to Rust without copying.
@@ -28,6 +29,17 @@ def _to_arrow_table_like(data: Any) -> pa.Table | pa.RecordBatch | None:
             data = data.collect()
         if isinstance(data, pl.DataFrame):
             return data.to_arrow()
+        return None
+    if module == "datasets":
+        import datasets
+
+        if isinstance(data, datasets.Dataset):
+            # The Arrow table underneath, zero-copy; an active select/filter/shuffle (an
+            # indices mapping) is applied, as iterating the Dataset would.
+            return data.with_format("arrow")[:]
+        if isinstance(data, datasets.IterableDataset):
+            raise TypeError("a datasets.IterableDataset is read batch by batch: use "
+                            "ds.map(assay.hf.<function>, batched=True) (see assay.hf)")
         return None
     if module == "pandas":
         import pandas as pd
