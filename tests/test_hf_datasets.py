@@ -56,3 +56,15 @@ def test_map_helpers_stream_an_iterable_dataset(rows):
     assert stats.with_format("arrow")[:].select(["chars", "words"]).equals(assay.text_stats(rows).select(["chars", "words"]))
     reasons = ds.map(assay.hf.filters(["instruction"]), batched=True)["reason"]
     assert list(reasons) == assay.apply_filters(rows, ["instruction"]).column("reason").to_pylist()
+
+
+def test_the_notebook_example_runs(tmp_path, monkeypatch, capsys):
+    import runpy
+    import sys
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(sys, "argv", ["hf_datasets.py"])
+    runpy.run_path(str(SAMPLES.parent / "examples" / "hf_datasets.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "1000 rows" in out and "kept " in out and "first streamed row: zh" in out

@@ -19,6 +19,7 @@ under ``with_format("arrow")``) and returns the new columns::
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import pyarrow as pa
@@ -56,13 +57,21 @@ def text_stats(batch: Any, column: str = "text") -> Any:
     return _columns(stats(_table(batch), column=column), batch)
 
 
-def filters(names: Sequence[str | tuple[str, dict]], *, column: str = "text",
-            language: str = "auto") -> Callable[[Any], Any]:
-    """A function for ``map`` that adds ``reason`` from :func:`assay.apply_filters` (null: kept)."""
-    from assay.quality import apply_filters
+@dataclass(frozen=True)
+class _Filters:
+    names: tuple
+    column: str
+    language: str
 
-    def apply(batch: Any) -> Any:
-        reasons = apply_filters(_table(batch), list(names), column=column, language=language)
+    def __call__(self, batch: Any) -> Any:
+        from assay.quality import apply_filters
+
+        reasons = apply_filters(_table(batch), list(self.names), column=self.column, language=self.language)
         return _columns(reasons.select(["reason"]), batch)
 
-    return apply
+
+def filters(names: Sequence[str | tuple[str, dict]], *, column: str = "text",
+            language: str = "auto") -> Callable[[Any], Any]:
+    """A function for ``map`` that adds ``reason`` from :func:`assay.apply_filters` (null: kept).
+    It pickles, so ``datasets`` can fingerprint and cache the map."""
+    return _Filters(tuple(names), column, language)
