@@ -383,3 +383,16 @@ def test_nul_bytes_big_documents_and_empty_text(tmp_path):
     assert stats[0]["chars"] == len("escaped NUL \u0000 inside a string is valid JSON")
     assert stats[1]["chars"] == 0 and stats[1]["words"] == 0
     assert stats[2]["chars"] == len(big) and stats[2]["words"] == 3 * (50 * 1024 * 1024 // 10)
+
+
+def test_upsampled_copies_in_assembled_shards_are_not_duplicate_ids(tmp_path):
+    # An assembled output (weight 2.0: two copies of each row, same id, copy 0 and 1) read back.
+    rows = assay.read(SAMPLES / "belle" / "eval_set.json", format="belle", source="b").read_all().slice(0, 20)
+    doubled = pa.concat_tables([rows.append_column("copy", pa.array([k] * 20, pa.int32())) for k in (0, 1)])
+    pq.write_table(doubled, tmp_path / "part-00000.parquet")
+    reader = assay.read(tmp_path / "part-00000.parquet", format="assay")
+    assert (reader.read_all().num_rows, reader.quarantined_count) == (40, 0)
+    # a field named "copy" in other formats is data, not a copy number
+    (tmp_path / "c.jsonl").write_text('{"id": "x", "text": "a", "copy": 1}\n{"id": "x", "text": "b", "copy": 2}\n')
+    reader = assay.read(tmp_path / "c.jsonl", format="text", source="t")
+    assert (reader.read_all().num_rows, reader.quarantined_count) == (1, 1)

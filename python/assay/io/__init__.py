@@ -230,8 +230,9 @@ class RecordReader:
                origins: list[tuple[InputFile, int, int | None, Any] | None]) -> Iterator[pa.RecordBatch]:
         if self.ids is not None:
             own = [i for i, origin in enumerate(origins) if origin is not None]
-            duplicate = self.ids.seen_before([rows[i]["source"] for i in own],
-                                             [_id_key(rows[i]["id"], origins[i][3]) for i in own])  # type: ignore[index]
+            upsampled = self.format.name == "assay"  # assembled shards: copies of a row share its id
+            keys = [_id_key(rows[i]["id"], origins[i][3]) if upsampled else rows[i]["id"] for i in own]  # type: ignore[index]
+            duplicate = self.ids.seen_before([rows[i]["source"] for i in own], keys)
             if duplicate.any():
                 dropped = set()
                 for i in np.asarray(own)[duplicate]:
@@ -250,8 +251,9 @@ class RecordReader:
 
 
 def _id_key(row_id: str, raw: Any) -> str:
-    """The key of the id check: the id, and the copy number of a row that assembly upsampled
-    (the copies of one row share its id, so that they stay on one side of a held-out split)."""
+    """The id check's key for a row of an assay output: the id, and the copy number of a row
+    that assembly upsampled (the copies of one row share its id, so that they stay on one
+    side of a held-out split)."""
     copy = raw.get("copy") if isinstance(raw, dict) else None
     return row_id if copy is None else f"{row_id}\x1f{copy}"
 
