@@ -146,3 +146,16 @@ def test_script_counts_match_unicode_scripts():
     assert counts["kana"] == [len(regex.findall(kana, t)) for t in texts]
     words = r"[^\P{L}\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]+"
     assert counts["other_words"] == [len(regex.findall(words, t)) for t in texts]
+    assert counts["letters"] == [len(regex.findall(r"\p{Alphabetic}", t)) for t in texts]
+
+
+def test_one_pass_kernel_equals_masking_then_the_model():
+    texts = chinese_rows().column("text").to_pylist() + changelog_entries() + lingua("ja") + [None, "", "`only code`"]
+    array = pa.array(texts)
+    model = assay.FastTextModel(assay.LID176_PATH)
+    fused = model.predict_content(array)
+    scanned = _core.content_text(array)
+    predicted = model.predict_table(scanned.column("content"), k=1, lists=False)
+    assert fused.column("label").to_pylist() == predicted.column("label").to_pylist()
+    assert fused.column("score").to_pylist() == predicted.column("score").to_pylist()
+    assert fused.drop(["label", "score"]).to_pydict() == scanned.drop(["content"]).to_pydict()

@@ -44,6 +44,8 @@ class FastTextModel:
         """Many lines in parallel: label lists and float32 probability arrays."""
     def predict_arrow(self, texts: Any, k: int = 1, threshold: float = 0.0, lists: bool = False) -> pa.Table:
         """Per-row ``label``/``score`` (and ``labels``/``scores`` lists); newlines read as spaces."""
+    def predict_content(self, texts: Any) -> pa.Table:
+        """Per-row ``label``/``score`` of the content (see ``content_text``) and its script counts."""
 
 def apply_filters(texts: Any, filters: list[tuple[str, str]], language: str) -> pa.Table:
     """Run web-text quality filters ``(name, params_json)`` in order: a (keep, reason) table."""

@@ -101,12 +101,10 @@ def _decide(texts: pa.Array, model: Any, short_chars: int, map_variants: bool) -
     """Steps 1-3 for one array of texts: ``lang`` and ``fasttext`` (Arrow strings), and
     numpy arrays ``score``, ``uncertain``, ``content`` (has letters) and the zh/ja/ko
     script counts."""
-    scanned = _core.content_text(texts)  # the content and its letters by script, in one Rust pass
-    content = single_array(scanned.column("content"))
-    raw = model.predict_table(content, k=1, lists=False)
-    label = single_array(raw.column("label"))
-    score = pc.fill_null(raw.column("score"), 0.0).to_numpy(zero_copy_only=False).astype(np.float64)
-    counts = {name: pc.fill_null(scanned.column(name), 0).to_numpy() for name in scanned.column_names[1:]}
+    scanned = model.predict_content(texts)  # masking, script counts and the model, in one Rust pass
+    label = single_array(scanned.column("label"))
+    score = pc.fill_null(scanned.column("score"), 0.0).to_numpy(zero_copy_only=False).astype(np.float64)
+    counts = {name: pc.fill_null(scanned.column(name), 0).to_numpy() for name in scanned.column_names[2:]}
     letters, han, kana, hangul = counts["letters"], counts["han"], counts["kana"], counts["hangul"]
     # script units: a CJK character is a word of its own; other letters count by the word
     units = han + kana + hangul + counts["other_words"]
@@ -164,19 +162,25 @@ def langid_rows(data: Any, *, column: str = "text", model: ModelLike = None, sho
     texts = single_array(column_of(data, column)).cast(pa.string())
     n = len(texts)
     kind = _column(table, "kind") if table is not None else None
-    kinds = np.asarray(pc.fill_null(kind, "text").to_pylist() if kind is not None else ["text"] * n, dtype=object)
-    split = kinds != "text"
+
+    def of_kind(name: str) -> np.ndarray:
+        if kind is None:
+            return np.zeros(n, dtype=bool)
+        return pc.fill_null(pc.equal(kind, name), False).to_numpy(zero_copy_only=False)
+
+    instruction, chat = of_kind("instruction"), of_kind("chat")
+    split = instruction | chat
     # text rows are judged on their text (as a prompt without a response); the others on
     # their prompt and response (an instruction's input is the data it works on: not judged)
     nulls = pa.nulls(n, pa.string())
     prompt, response = texts, nulls
-    if (kinds == "instruction").any():
-        chosen = pa.array(kinds == "instruction")
+    if instruction.any():
+        chosen = pa.array(instruction)
         prompt = pc.if_else(chosen, _column(table, "instruction").cast(pa.string()), prompt)
         output = _column(table, "output")
         response = pc.if_else(chosen, output.cast(pa.string()) if output is not None else nulls, response)
-    if (kinds == "chat").any():
-        chosen, messages = pa.array(kinds == "chat"), _column(table, "messages")
+    if chat.any():
+        chosen, messages = pa.array(chat), _column(table, "messages")
         prompt = pc.if_else(chosen, _turns(messages, assistant=False), prompt)
         response = pc.if_else(chosen, _turns(messages, assistant=True), response)
     # one pass over prompts and responses together

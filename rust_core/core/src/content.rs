@@ -144,20 +144,37 @@ pub fn content_into(text: &str, out: &mut String) {
     let mut i = 0;
     let mut word_start = true; // RE2's \b before a URL: the previous character is not an ASCII word character
     while i < text.len() {
-        // A run of plain ASCII is copied as it is; it ends before a character that may start
-        // a masked span (a URL only at a word start).
-        let plain = |i: usize, word_start: bool| {
+        // A run of plain characters is copied as it is. It ends before a character that may
+        // start a masked span (a URL only at a word start) or a Unicode space.
+        let start = i;
+        let mut at_word_start = word_start;
+        while i < bytes.len() {
             let b = bytes[i];
-            b.is_ascii() && !matches!(b, b'`' | b'$' | b'\\' | b'@' | b'<')
-                && !(word_start && matches!(b, b'h' | b'H' | b'f' | b'F' | b'w' | b'W'))
-        };
-        if plain(i, word_start) {
-            let start = i;
-            while i < bytes.len() && plain(i, i == start && word_start || i > start && !is_re2_word(bytes[i - 1] as char)) {
+            if b.is_ascii() {
+                if matches!(b, b'`' | b'$' | b'\\' | b'@' | b'<')
+                    || at_word_start && matches!(b, b'h' | b'H' | b'f' | b'F' | b'w' | b'W')
+                {
+                    break;
+                }
+                at_word_start = !is_re2_word(b as char);
                 i += 1;
+            } else {
+                // only these lead bytes begin a Unicode space (U+00A0, U+1680, U+2000 to U+205F,
+                // U+3000, U+FEFF): other characters are not decoded
+                if matches!(b, 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF) && text[i..].chars().next().is_some_and(is_unicode_space) {
+                    break;
+                }
+                at_word_start = true; // RE2's \w is ASCII
+                i += match b {
+                    0xF0.. => 4,
+                    0xE0.. => 3,
+                    _ => 2,
+                };
             }
+        }
+        if i > start {
             out.push_str(&text[start..i]);
-            word_start = !is_re2_word(bytes[i - 1] as char);
+            word_start = at_word_start;
             continue;
         }
         let c = text[i..].chars().next().expect("in bounds");

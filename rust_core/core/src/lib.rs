@@ -6,6 +6,7 @@
 //! types, releases the GIL and maps errors.
 
 pub mod content;
+pub mod content_lid;
 pub mod error;
 pub mod hashing;
 pub mod exact;

@@ -84,7 +84,24 @@ impl ScriptCounts {
 pub fn script_counts(text: &str) -> ScriptCounts {
     let mut counts = ScriptCounts::default();
     let mut in_word = false;
-    for c in text.chars() {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii() {
+            // the common case, without decoding: an ASCII letter is a letter of an "other" word
+            if b.is_ascii_alphabetic() {
+                counts.letters += 1;
+                counts.other_words += !in_word as i64;
+                in_word = true;
+            } else {
+                in_word = false;
+            }
+            i += 1;
+            continue;
+        }
+        let c = text[i..].chars().next().expect("at a character boundary");
+        i += c.len_utf8();
         if !c.is_alphabetic() {
             in_word = false;
             continue;

@@ -157,6 +157,20 @@ impl FastTextModel {
         Ok(table.into_pyarrow(py)?.unbind())
     }
 
+    /// Arrow kernel: `label`/`score` of each text's natural-language content (code, math,
+    /// URLs, markup masked; newlines read as spaces) and that content's script counts.
+    fn predict_content(&self, py: Python<'_>, texts: AnyArray) -> PyArrowResult<Py<PyAny>> {
+        let reader = texts.into_reader()?;
+        let model = self.model.clone();
+        let batches: Vec<RecordBatch> = run_detached(py, move || {
+            reader
+                .map(|chunk| assay_core::content_lid::predict_content_array(&model, chunk?.as_ref()))
+                .collect()
+        })?;
+        let table = PyTable::try_new(batches, assay_core::content_lid::schema())?;
+        Ok(table.into_pyarrow(py)?.unbind())
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "FastTextModel({:?}, labels={}, dim={}, loss={}, quantized={})",
