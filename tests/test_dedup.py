@@ -514,3 +514,16 @@ def test_dedup_steps_write_cluster_size():
         ids = out.column("cluster_id").to_numpy()
         for row in range(200, 250):  # the survivor is the first copy; the duplicate names it
             assert ids[row] == ids[row - 200] or removed[row - 200]
+
+
+def test_row_keys_name_the_survivor_and_change_nothing_else():
+    docs = ["the cat sat on the mat today", "x y z", "The cat sat on the mat, today!", "x y z"]
+    keys = np.array([5 << 40, 5 << 40 | 1, 7 << 40, 7 << 40 | 3], dtype=np.int64)
+    for make in (lambda: assay.DedupIndex(threshold=0.8), lambda: ExactDedupIndex()):
+        plain = make().add(docs)
+        named = make().add(docs, row_keys=keys)
+        assert named.column("is_duplicate").to_pylist() == plain.column("is_duplicate").to_pylist()
+        assert named.column("cluster_size").to_pylist() == plain.column("cluster_size").to_pylist()
+        assert named.column("cluster_id").to_pylist() == [int(keys[i]) for i in plain.column("cluster_id").to_pylist()]
+    with pytest.raises(ValueError, match="row_keys has 1 values for 4 rows"):
+        ExactDedupIndex().add(docs, row_keys=keys[:1])

@@ -59,6 +59,27 @@ def test_quickstart_writes_shards_manifest_and_stats(quickstart):
     assert len(manifest.config_hash) == 64 and manifest.versions["assay"] == assay.__version__
 
 
+def test_row_keys_name_rows_by_file_and_record_and_clusters_by_their_survivor(quickstart):
+    manifest, out = quickstart
+    shards = pl.read_parquet(out / "data")
+    assert shards.filter(pl.col("copy") == 0)["row_key"].is_duplicated().sum() == 0
+    files = (shards["row_key"] // (1 << 40)).unique().sort().to_list()
+    assert files == list(range(len(files))) and len(files) >= 6  # every input file of quickstart, numbered in order
+    # the first input's file is file 0
+    assert shards.filter(pl.col("source") == "belle-eval")["row_key"].min() < 1 << 40
+    for step in ("exact_dedup", "near_dedup"):
+        index = next(i for i, s in enumerate(manifest.steps) if s.step == step)
+        rejects = pl.concat([pl.read_parquet(p) for p in sorted((out / "rejects").glob(f"{index:02d}-{step}-*.parquet"))])
+        assert rejects.height > 0
+        # a duplicate names its survivor by the survivor's row key: an earlier row of the run
+        assert (rejects["cluster_id"] < rejects["row_key"]).all()
+    exact = next(i for i, s in enumerate(manifest.steps) if s.step == "exact_dedup")
+    rejects = pl.concat([pl.read_parquet(p) for p in sorted((out / "rejects").glob(f"{exact:02d}-exact_dedup-*.parquet"))])
+    survivors = rejects.join(shards.select(pl.col("row_key").alias("cluster_id"), pl.col("text").alias("kept")),
+                             on="cluster_id", how="inner")
+    assert survivors.height > 0  # survivors that reached the shards are found by that key
+
+
 def test_shards_load_with_hugging_face_datasets_and_polars(quickstart, tmp_path, monkeypatch):
     datasets = pytest.importorskip("datasets")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

@@ -98,8 +98,9 @@ class DedupIndex:
     def __init__(
         self, threshold: float, num_perm: int, bands: int, rows: int, seed: int, ngram: int, unit: str, verify: bool
     ) -> None: ...
-    def add(self, texts: Any, order: npt.NDArray[np.int64] | None = None) -> _Assigned:
-        """(cluster_id, running cluster_size, is_duplicate) per row."""
+    def add(self, texts: Any, order: npt.NDArray[np.int64] | None = None,
+            row_keys: npt.NDArray[np.int64] | None = None) -> _Assigned:
+        """(cluster_id, running cluster_size, is_duplicate) per row; rows named by ``row_keys``."""
     def save(self, path: str) -> None: ...
     @staticmethod
     def load(path: str) -> DedupIndex: ...
@@ -117,8 +118,9 @@ class ExactIndex:
     """First-seen clustering of 128-bit exact keys."""
 
     def __init__(self) -> None: ...
-    def add(self, columns: list[Any], normalize: bool, order: npt.NDArray[np.int64] | None = None) -> _Assigned:
-        """(cluster_id, running cluster_size, is_duplicate) per row."""
+    def add(self, columns: list[Any], normalize: bool, order: npt.NDArray[np.int64] | None = None,
+            row_keys: npt.NDArray[np.int64] | None = None) -> _Assigned:
+        """(cluster_id, running cluster_size, is_duplicate) per row; rows named by ``row_keys``."""
     @property
     def rows_seen(self) -> int: ...
     def __len__(self) -> int: ...

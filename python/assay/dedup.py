@@ -218,6 +218,14 @@ def _result_table(data: Any, cluster_id: np.ndarray, cluster_size: np.ndarray, i
     return pa.table(columns)
 
 
+def _int64s(values: Any) -> np.ndarray | None:
+    if values is None:
+        return None
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        values = values.to_numpy()
+    return np.ascontiguousarray(values, dtype=np.int64)
+
+
 def _final_sizes(cluster_id: np.ndarray) -> np.ndarray:
     if len(cluster_id) == 0:
         return cluster_id.copy()
@@ -295,10 +303,13 @@ class DedupIndex:
         """Bytes of the survivors' signatures kept to verify candidates."""
         return self._index.signature_bytes
 
-    def add(self, data: Any, *, order: np.ndarray | None = None) -> pa.Table:
-        """Add a batch; returns its rows' ``cluster_id``, ``cluster_size``, ``is_duplicate``."""
+    def add(self, data: Any, *, order: np.ndarray | None = None, row_keys: np.ndarray | None = None) -> pa.Table:
+        """Add a batch; returns its rows' ``cluster_id``, ``cluster_size``, ``is_duplicate``.
+
+        ``row_keys`` (distinct int64 >= 0, one per row) names the rows instead of their
+        running numbers, so a ``cluster_id`` is the survivor's row key."""
         texts = column_of(data, self.column)
-        cluster_id, cluster_size, is_duplicate = self._index.add(texts, order)
+        cluster_id, cluster_size, is_duplicate = self._index.add(texts, order, _int64s(row_keys))
         return _result_table(data, cluster_id, cluster_size, is_duplicate)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -486,10 +497,11 @@ class ExactDedupIndex:
     def rows_seen(self) -> int:
         return self._index.rows_seen
 
-    def add(self, data: Any, *, order: np.ndarray | None = None) -> pa.Table:
-        """Add a batch; returns its rows' ``cluster_id``, ``cluster_size``, ``is_duplicate``."""
+    def add(self, data: Any, *, order: np.ndarray | None = None, row_keys: np.ndarray | None = None) -> pa.Table:
+        """Add a batch; returns its rows' ``cluster_id``, ``cluster_size``, ``is_duplicate``
+        (rows named by ``row_keys`` when given, as in :meth:`DedupIndex.add`)."""
         arrays = _key_arrays(data, self.columns)
-        cluster_id, cluster_size, is_duplicate = self._index.add(arrays, self.normalize, order)
+        cluster_id, cluster_size, is_duplicate = self._index.add(arrays, self.normalize, order, _int64s(row_keys))
         return _result_table(data, cluster_id, cluster_size, is_duplicate)
 
     def save(self, path: str | os.PathLike) -> None:

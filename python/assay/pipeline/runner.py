@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,9 +33,10 @@ from assay.io import IdRegistry, RecordReader
 from assay.io.files import InputFile, expand_inputs
 from assay.manifest import ColumnEntry, Manifest, ShardEntry, SourceCounts, StepCounts
 from assay.pipeline.assemble import assemble
+from assay.pipeline.batches import StepRunner
 from assay.pipeline.config import PipelineConfig, PipelineError, load_pipeline
 from assay.pipeline.output import QuarantineWriter, ShardWriter
-from assay.steps import REASON, Step
+from assay.steps import ROW_KEY, ROW_KEY_FILE_SHIFT, Step
 
 __all__ = ["run_pipeline"]
 
@@ -59,8 +61,6 @@ class LengthHistogram:
         self.counts = [0] * len(LENGTH_EDGES)
 
     def add(self, texts: pa.Array) -> None:
-        import numpy as np
-
         lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy(zero_copy_only=False)
         bins = np.searchsorted(LENGTH_EDGES, lengths, side="right") - 1
         for b, n in zip(*np.unique(bins, return_counts=True)):
@@ -68,10 +68,6 @@ class LengthHistogram:
 
     def as_dict(self) -> dict[str, list[int]]:
         return {"edges": LENGTH_EDGES, "counts": self.counts}
-
-
-def _counts_of(steps: list[Step]) -> list[StepCounts]:
-    return [StepCounts(step=s.name, columns=list(s.adds())) for s in steps]
 
 
 class UnitResult(BaseModel):
@@ -129,18 +125,6 @@ def _write_json(path: Path, data: Any) -> None:
         orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     tmp.write_bytes(payload)
     os.replace(tmp, path)
-
-
-def _split_removed(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.RecordBatch | None]:
-    if REASON not in batch.schema.names:
-        return batch, None
-    reason = batch.column(REASON)
-    if reason.null_count == batch.num_rows:
-        return batch.drop_columns([REASON]), None
-    kept_mask = pc.is_null(reason)
-    kept = batch.filter(kept_mask).drop_columns([REASON])
-    removed = batch.filter(pc.invert(kept_mask))
-    return kept, removed
 
 
 def progress_bar(enabled: bool):
@@ -216,29 +200,6 @@ class _Staging:
         return sorted((self.root / folder).glob(pattern))
 
 
-class _StepRunner:
-    """Applies the steps to a batch and splits off removed rows, counting as it goes."""
-
-    def __init__(self, steps: list[Step]) -> None:
-        self.steps = steps
-
-    def __call__(self, batch: pa.RecordBatch, counters: list[StepCounts],
-                 on_removed: Any) -> pa.RecordBatch:
-        for index, (step, counter) in enumerate(zip(self.steps, counters)):
-            if batch.num_rows == 0:
-                break
-            counter.rows_in += batch.num_rows
-            s0 = time.perf_counter()
-            batch, removed = _split_removed(step(batch))
-            counter.seconds += time.perf_counter() - s0
-            if removed is not None:
-                for reason, n in Counter(removed.column(REASON).to_pylist()).items():
-                    counter.removed[reason] = counter.removed.get(reason, 0) + n
-                on_removed(index, removed)
-            counter.rows_out += batch.num_rows
-        return batch
-
-
 def _staged_batches(path: Path) -> Iterator[pa.RecordBatch]:
     """The batches of a staged file, one row group at a time (``iter_batches`` reads ahead
     and held ~100 MB more on a 500,000-row staged file; this stays at one row group)."""
@@ -251,13 +212,13 @@ def _staged_writer(folder: Path, prefix: str) -> ShardWriter:
     return ShardWriter(folder, shard_rows=1 << 62, row_group_rows=STAGING_ROWS, compression="zstd", prefix=prefix)
 
 
-def _run_unit(unit: WorkUnit, inp: Any, config: PipelineConfig, steps: _StepRunner, staging: _Staging,
+def _run_unit(unit: WorkUnit, inp: Any, config: PipelineConfig, steps: StepRunner, staging: _Staging,
               ids: IdRegistry, on_progress: Any) -> UnitResult:
     """Process one input file into staging; returns the counts kept in its done marker."""
     kept = _staged_writer(staging.root / "kept", unit.tag)
     rejects = {i: _staged_writer(staging.root / "rejects", f"{unit.tag}-{i:02d}") for i in range(len(steps.steps))}
     quarantine = QuarantineWriter(staging.root / "quarantine", f"{unit.tag}.jsonl")
-    counters = _counts_of(steps.steps)
+    counters = steps.counters()
     histogram = LengthHistogram()
     reader = RecordReader(inp.path, inp.format, source=inp.source, domain=inp.domain, id_field=inp.id_field,
                           text_field=inp.text_field, domain_field=inp.domain_field, batch_rows=config.batch_rows,
@@ -267,8 +228,12 @@ def _run_unit(unit: WorkUnit, inp: Any, config: PipelineConfig, steps: _StepRunn
         if config.output.rejects:
             rejects[index].write(removed)
 
+    first_key = unit.number << ROW_KEY_FILE_SHIFT
     for batch in reader:
         histogram.add(batch.column("text"))
+        keys = np.arange(first_key, first_key + batch.num_rows, dtype=np.int64)
+        first_key += batch.num_rows
+        batch = batch.append_column(ROW_KEY, pa.array(keys, pa.int64()))
         kept.write(steps(batch, counters, on_removed))
         on_progress(reader, counters)
     kept.close()
@@ -314,7 +279,7 @@ def run_pipeline(
     t0 = time.perf_counter()
 
     steps = [s.build() for s in config.steps]
-    step_runner = _StepRunner(steps)
+    step_runner = StepRunner(steps)
     units = [WorkUnit(0, i, f) for i, inp in enumerate(config.inputs) for f in expand_inputs(inp.path)]
     for number, unit in enumerate(units):
         unit.number = number
@@ -330,7 +295,7 @@ def run_pipeline(
                       for s in steps]
         done_bytes: Counter = Counter()
         done_rows: Counter = Counter()
-        step_totals = _counts_of(steps)
+        step_totals = step_runner.counters()
         started_at: dict[int, float] = {}
         resumed_state: Path | None = None
         # A resume continues after the last unit whose marker and saved state both exist: a
@@ -464,7 +429,7 @@ def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: l
                 with open(path, "rb") as source:
                     shutil.copyfileobj(source, target)
 
-    counters = _counts_of(steps)
+    counters = StepRunner(steps).counters()
     for result in results:
         for counter, done in zip(counters, result.steps):
             counter.add(done)

@@ -22,9 +22,18 @@ from typing import Any, ClassVar, Iterator
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["REASON", "STEPS", "Step", "StepParams", "mark_removed", "register", "registered", "unregister"]
+__all__ = ["REASON", "ROW_KEY", "STEPS", "Step", "StepParams", "mark_removed", "register", "registered", "unregister"]
 
 REASON = "reason"
+
+ROW_KEY = "row_key"
+"""The engine's name for each row: ``(file number << 40) | record number``, where file
+numbers count the input files of a run in order (inputs in config order, each input's
+files sorted) and record numbers count the records one file yields. Sorting by it is the
+run's input order on any executor and partitioning; dedup steps name a cluster by its
+survivor's row key (``cluster_id``). Shards keep the column."""
+
+ROW_KEY_FILE_SHIFT = 40
 
 
 class StepParams(BaseModel):
@@ -34,10 +43,18 @@ class StepParams(BaseModel):
 
 
 class Step:
-    """One pipeline step. Subclasses set ``name`` and ``Params`` and implement ``__call__``."""
+    """One pipeline step. Subclasses set ``name`` and ``Params`` and implement ``__call__``.
+
+    ``kind`` says how an executor may run it. A ``"map"`` step (the default) looks at one
+    batch at a time and keeps nothing across batches: any executor may run it on any
+    partition of the rows. A ``"global"`` step (dedup) decides a row from the rows before
+    it in row-key order (:data:`ROW_KEY`) and nothing after it: the local engine streams
+    the batches to it in that order; a distributed executor needs its keyed shuffle.
+    """
 
     name: ClassVar[str]
     Params: ClassVar[type[StepParams]] = StepParams
+    kind: ClassVar[str] = "map"
 
     def __init__(self, params: StepParams | None = None, **kwargs: Any) -> None:
         self.params = params if params is not None else self.Params(**kwargs)

@@ -1,9 +1,11 @@
 """``exact_dedup`` and ``near_dedup``: remove duplicates across the whole run.
 
-Each step object keeps its index for the life of the run, so a row is compared with
-every row of earlier batches. Only rows not yet removed (``reason`` null) are indexed;
-duplicates get reason ``exact_duplicate`` / ``near_duplicate``. Every indexed row gets
-``cluster_id`` (int64: the survivor's number among the rows this step has indexed,
+Both are global steps (:attr:`assay.steps.Step.kind`). Each step object keeps its index
+for the life of the run, so a row is compared with every row of earlier batches; the first
+row of a cluster in row-key order survives. Only rows not yet removed (``reason`` null)
+are indexed; duplicates get reason ``exact_duplicate`` / ``near_duplicate``. Every indexed
+row gets ``cluster_id`` (int64: the survivor's ``row_key`` when the batch has that column,
+as in a pipeline; else the survivor's number among the rows this step has indexed,
 counted from 0 across batches, or from the end of a loaded index) and ``cluster_size``
 (the cluster's size when the row joined it: 1 for a survivor, so the largest value in
 a step's rejects for a ``cluster_id`` is that cluster's final size, which is what the
@@ -21,7 +23,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from assay.dedup import KEY_FIELDS, DedupIndex, ExactDedupIndex, key_columns, key_text
-from assay.steps import REASON, Step, StepParams, mark_removed, register, set_column
+from assay.steps import REASON, ROW_KEY, Step, StepParams, mark_removed, register, set_column
 
 Key = Literal["text", "prompt", "prompt_response", "messages"]
 
@@ -95,6 +97,7 @@ def _apply(batch: pa.RecordBatch, pending: pa.Array, result: pa.Table, reason: s
 class _IndexedDedupStep(Step):
     """What both dedup steps share: an index carried across batches (and saved for ``--resume``)."""
 
+    kind = "global"
     reason: ClassVar[str]
     index_file: ClassVar[str]
     index: ExactDedupIndex | DedupIndex
@@ -110,7 +113,9 @@ class _IndexedDedupStep(Step):
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         pending = _pending(batch)
-        result = self.index.add(self.keys(batch.filter(pending)))
+        rows = batch.filter(pending)
+        row_keys = rows.column(ROW_KEY) if ROW_KEY in rows.schema.names else None
+        result = self.index.add(self.keys(rows), row_keys=row_keys)
         return _apply(batch, pending, result, self.reason)
 
     def save_state(self, folder: Path) -> None:

@@ -121,7 +121,13 @@ impl ExactIndex {
     }
 
     /// Add a batch of keys taken in `order` (input order when `None`); one result per row.
-    pub fn add(&mut self, keys: &[Option<u128>], order: Option<&[usize]>) -> Result<Vec<ExactAssignment>> {
+    /// Rows are named by `row_keys` when given (see [`crate::minhash::DedupIndex::add`]).
+    pub fn add(
+        &mut self,
+        keys: &[Option<u128>],
+        order: Option<&[usize]>,
+        row_keys: Option<&[u64]>,
+    ) -> Result<Vec<ExactAssignment>> {
         let len = keys.len();
         if let Some(order) = order {
             let mut seen = vec![false; len];
@@ -129,10 +135,11 @@ impl ExactIndex {
                 return Err(AssayError::InvalidArgument("order must be a permutation of the rows".into()));
             }
         }
+        crate::minhash::index::check_row_keys(row_keys, len)?;
         let base = self.rows_seen;
         let mut out = vec![ExactAssignment { cluster_id: 0, key: None, cluster_size: 1, is_duplicate: false }; len];
         let mut assign = |row: usize| {
-            let global = base + row as u64;
+            let global = row_keys.map_or(base + row as u64, |names| names[row]);
             out[row] = match keys[row] {
                 None => ExactAssignment { cluster_id: global, key: None, cluster_size: 1, is_duplicate: false },
                 Some(key) => {
@@ -213,7 +220,7 @@ mod tests {
         assert_eq!(keys[2], None);
         assert_eq!(keys[3], None);
         let mut index = ExactIndex::new();
-        let out = index.add(&keys, None).unwrap();
+        let out = index.add(&keys, None, None).unwrap();
         let ids: Vec<u64> = out.iter().map(|a| a.cluster_id).collect();
         assert_eq!(ids, vec![0, 0, 2, 3, 4, 0]);
         assert_eq!(index.cluster_size(keys[0]), 3);
@@ -221,7 +228,7 @@ mod tests {
         index.save(&mut saved).unwrap();
         let mut loaded = ExactIndex::load(&mut saved.as_slice()).unwrap();
         assert_eq!(loaded.rows_seen(), 6);
-        let again = loaded.add(&keys[..1], None).unwrap();
+        let again = loaded.add(&keys[..1], None, None).unwrap();
         assert_eq!((again[0].cluster_id, again[0].cluster_size, again[0].is_duplicate), (0, 4, true));
         assert!(ExactIndex::load(&mut &saved[..saved.len() - 3]).is_err());
         assert!(ExactIndex::load(&mut &b"garbage"[..]).is_err());
@@ -236,8 +243,18 @@ mod tests {
         let keys = exact_keys(&[&a, &b], false).unwrap();
         assert_eq!(keys[0], keys[1]);
         assert_ne!(keys[0], keys[2]);
-        let out = ExactIndex::new().add(&keys, Some(&[1, 0, 2])).unwrap();
+        let out = ExactIndex::new().add(&keys, Some(&[1, 0, 2]), None).unwrap();
         assert_eq!((out[0].cluster_id, out[0].is_duplicate), (1, true));
         assert!(exact_keys(&[&a, &StringArray::from(vec!["1"])], false).is_err());
+    }
+
+    #[test]
+    fn rows_named_by_row_keys() {
+        let texts = StringArray::from(vec![Some("a"), Some("b"), Some("a")]);
+        let keys = exact_keys(&[&texts], false).unwrap();
+        let out = ExactIndex::new().add(&keys, None, Some(&[70, 50, 90])).unwrap();
+        let got: Vec<(u64, bool)> = out.iter().map(|a| (a.cluster_id, a.is_duplicate)).collect();
+        assert_eq!(got, vec![(70, false), (50, false), (70, true)]);
+        assert!(ExactIndex::new().add(&keys, None, Some(&[1])).is_err());
     }
 }

@@ -18,6 +18,15 @@ fn chunks_of(data: AnyArray) -> PyArrowResult<Vec<ArrayRef>> {
     Ok(data.into_chunked_array()?.into_inner().0)
 }
 
+fn row_keys_of(row_keys: &Option<PyReadonlyArray1<'_, i64>>) -> PyResult<Option<Vec<u64>>> {
+    let Some(keys) = row_keys else { return Ok(None) };
+    let values = keys.as_array();
+    if values.iter().any(|&v| v < 0) {
+        return Err(PyValueError::new_err("row_keys must be >= 0"));
+    }
+    Ok(Some(values.iter().map(|&v| v as u64).collect()))
+}
+
 fn order_of(order: &Option<PyReadonlyArray1<'_, i64>>) -> PyResult<Option<Vec<usize>>> {
     let Some(order) = order else { return Ok(None) };
     let values = order.as_array();
@@ -142,20 +151,22 @@ impl PyDedupIndex {
         Ok(Self { inner: DedupIndex::new(config).map_err(to_py_err)? })
     }
 
-    /// add(texts, order=None) -> (cluster_id, running cluster_size, is_duplicate) numpy arrays
-    #[pyo3(signature = (texts, order=None))]
+    /// add(texts, order=None, row_keys=None) -> (cluster_id, running cluster_size, is_duplicate) numpy arrays
+    #[pyo3(signature = (texts, order=None, row_keys=None))]
     fn add<'py>(
         &mut self,
         py: Python<'py>,
         texts: AnyArray,
         order: Option<PyReadonlyArray1<'py, i64>>,
+        row_keys: Option<PyReadonlyArray1<'py, i64>>,
     ) -> PyArrowResult<Assigned<'py>> {
         let chunks = chunks_of(texts)?;
         let order = order_of(&order)?;
+        let row_keys = row_keys_of(&row_keys)?;
         let inner = &mut self.inner;
         let out = run_detached(py, move || {
             let arrays: Vec<&dyn Array> = chunks.iter().map(|c| c.as_ref()).collect();
-            inner.add(&arrays, order.as_deref())
+            inner.add(&arrays, order.as_deref(), row_keys.as_deref())
         })?;
         Ok((
             PyArray1::from_iter(py, out.iter().map(|a| a.cluster_id as i64)),
@@ -225,14 +236,15 @@ impl PyExactIndex {
         Self::default()
     }
 
-    /// add(columns, normalize, order=None) -> (cluster_id, running cluster_size, is_duplicate)
-    #[pyo3(signature = (columns, normalize, order=None))]
+    /// add(columns, normalize, order=None, row_keys=None) -> (cluster_id, running cluster_size, is_duplicate)
+    #[pyo3(signature = (columns, normalize, order=None, row_keys=None))]
     fn add<'py>(
         &mut self,
         py: Python<'py>,
         columns: Vec<AnyArray>,
         normalize: bool,
         order: Option<PyReadonlyArray1<'py, i64>>,
+        row_keys: Option<PyReadonlyArray1<'py, i64>>,
     ) -> PyArrowResult<Assigned<'py>> {
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
         for column in columns {
@@ -243,11 +255,12 @@ impl PyExactIndex {
             arrays.extend(chunks);
         }
         let order = order_of(&order)?;
+        let row_keys = row_keys_of(&row_keys)?;
         let inner = &mut self.inner;
         let out = run_detached(py, move || {
             let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
             let keys = exact_keys(&refs, normalize)?;
-            inner.add(&keys, order.as_deref())
+            inner.add(&keys, order.as_deref(), row_keys.as_deref())
         })?;
         Ok((
             PyArray1::from_iter(py, out.iter().map(|a| a.cluster_id as i64)),

@@ -92,6 +92,17 @@ struct Prepared {
 const MAGIC: &[u8; 8] = b"ASSAYLSH";
 const FORMAT_VERSION: u32 = 1;
 
+/// `row_keys`, when given, name each of the `len` rows.
+pub(crate) fn check_row_keys(row_keys: Option<&[u64]>, len: usize) -> Result<()> {
+    match row_keys {
+        Some(keys) if keys.len() != len => Err(AssayError::InvalidArgument(format!(
+            "row_keys has {} values for {len} rows",
+            keys.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl DedupIndex {
     pub fn new(config: DedupConfig) -> Result<Self> {
         config.validate()?;
@@ -211,9 +222,15 @@ impl DedupIndex {
 
     /// Add a batch of texts (one Arrow array, or several chunks read as one), taken in
     /// `order` (a permutation of the batch's rows; input order when `None`). Returns one
-    /// assignment per row, in row order. Rows get global numbers
-    /// `rows_seen()..rows_seen() + len` in row order.
-    pub fn add(&mut self, chunks: &[&dyn Array], order: Option<&[usize]>) -> Result<Vec<Assignment>> {
+    /// assignment per row, in row order. Rows are named by `row_keys` (one distinct number
+    /// per row, e.g. the engine's row keys), else by global numbers
+    /// `rows_seen()..rows_seen() + len` in row order; a survivor's name is its `cluster_id`.
+    pub fn add(
+        &mut self,
+        chunks: &[&dyn Array],
+        order: Option<&[usize]>,
+        row_keys: Option<&[u64]>,
+    ) -> Result<Vec<Assignment>> {
         let columns = chunks
             .iter()
             .map(|chunk| StringColumn::try_new(*chunk, "near-duplicate dedup"))
@@ -225,6 +242,7 @@ impl DedupIndex {
                 return Err(AssayError::InvalidArgument("order must be a permutation of the rows".into()));
             }
         }
+        check_row_keys(row_keys, len)?;
         let mut prepared = Vec::with_capacity(len);
         for column in &columns {
             prepared.extend(self.prepare(column));
@@ -235,7 +253,8 @@ impl DedupIndex {
         let base = self.rows_seen;
         let mut out = vec![Assignment { cluster_id: 0, cluster: None, cluster_size: 1, is_duplicate: false }; len];
         let mut assign_row = |index: &mut Self, row: usize| {
-            out[row] = index.assign(base + row as u64, prepared[row].as_ref());
+            let name = row_keys.map_or(base + row as u64, |keys| keys[row]);
+            out[row] = index.assign(name, prepared[row].as_ref());
         };
         match order {
             Some(order) => order.iter().for_each(|&row| assign_row(self, row)),
@@ -402,7 +421,7 @@ mod tests {
         let docs = corpus();
         let array = StringArray::from(docs.clone());
         let mut index = DedupIndex::new(config()).unwrap();
-        let out = index.add(&[&array], None).unwrap();
+        let out = index.add(&[&array], None, None).unwrap();
         for (row, (doc, a)) in docs.iter().zip(&out).enumerate() {
             match doc.as_deref() {
                 None | Some("") => assert_eq!((a.cluster_id, a.is_duplicate, a.cluster), (row as u64, false, None)),
@@ -416,7 +435,7 @@ mod tests {
     #[test]
     fn batch_size_does_not_matter_and_save_load_round_trips() {
         let docs = corpus();
-        let whole = DedupIndex::new(config()).unwrap().add(&[&StringArray::from(docs.clone())], None).unwrap();
+        let whole = DedupIndex::new(config()).unwrap().add(&[&StringArray::from(docs.clone())], None, None).unwrap();
         for batch_size in [1, 7, 50] {
             let mut index = DedupIndex::new(config()).unwrap();
             let mut got = Vec::new();
@@ -426,7 +445,7 @@ mod tests {
                     index.save(&mut bytes).unwrap();
                     index = DedupIndex::load(&mut bytes.as_slice()).unwrap();
                 }
-                got.extend(index.add(&[&StringArray::from(chunk.to_vec())], None).unwrap());
+                got.extend(index.add(&[&StringArray::from(chunk.to_vec())], None, None).unwrap());
             }
             assert_eq!(got, whole, "batch size {batch_size}");
         }
@@ -436,10 +455,10 @@ mod tests {
     fn order_picks_the_survivor() {
         let docs = vec![Some("a b c d e f g h".to_string()), Some("a b c d e f g h!".to_string())];
         let mut index = DedupIndex::new(config()).unwrap();
-        let out = index.add(&[&StringArray::from(docs)], Some(&[1, 0])).unwrap();
+        let out = index.add(&[&StringArray::from(docs)], Some(&[1, 0]), None).unwrap();
         assert_eq!((out[0].cluster_id, out[0].is_duplicate), (1, true));
         assert_eq!((out[1].cluster_id, out[1].is_duplicate), (1, false));
-        assert!(DedupIndex::new(config()).unwrap().add(&[&StringArray::from(vec!["x"])], Some(&[1])).is_err());
+        assert!(DedupIndex::new(config()).unwrap().add(&[&StringArray::from(vec!["x"])], Some(&[1]), None).is_err());
     }
 
     #[test]
