@@ -101,6 +101,8 @@ class DedupIndex:
     def add(self, texts: Any, order: npt.NDArray[np.int64] | None = None,
             row_keys: npt.NDArray[np.int64] | None = None) -> _Assigned:
         """(cluster_id, running cluster_size, is_duplicate) per row; rows named by ``row_keys``."""
+    def band_keys(self, texts: Any) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
+        """Each row's band keys (flat, rows * bands) and whether it has shingles."""
     def save(self, path: str) -> None: ...
     @staticmethod
     def load(path: str) -> DedupIndex: ...
@@ -113,6 +115,9 @@ class DedupIndex:
     def band_table_bytes(self) -> int: ...
     @property
     def signature_bytes(self) -> int: ...
+
+def exact_key_hashes(columns: list[Any], normalize: bool) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
+    """The 128-bit exact-dedup key of each row (high, low halves) and whether it has one."""
 
 class ExactIndex:
     """First-seen clustering of 128-bit exact keys."""

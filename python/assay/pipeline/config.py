@@ -80,6 +80,17 @@ class OutputConfig(_Strict):
     files finished since the last save. 0: after every input file."""
 
 
+class EngineConfig(_Strict):
+    """Where the steps run: ``local`` (this process; rayon threads in the kernels) or
+    ``ray`` (a Ray cluster; same output, byte for byte)."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = None
+    """Ray: the cluster to join (``auto``, ``HOST:PORT``); none starts a local Ray."""
+    workers: int | None = Field(None, gt=0)
+    """Ray: CPUs of the local Ray it starts (the machine's cores by default)."""
+
+
 class StepConfig(BaseModel):
     """One step: its registered name and validated parameters."""
 
@@ -158,6 +169,7 @@ class PipelineConfig(_Strict):
     assemble: AssembleConfig | None = None
     """Mixture weights, token budgets, domain prefix and shuffle (see ``assay.pipeline.assemble``)."""
     output: OutputConfig
+    engine: EngineConfig = Field(default_factory=EngineConfig)
     batch_rows: int = Field(8192, gt=0)
     """Rows per record batch flowing through the steps (bounds memory)."""
 
@@ -178,8 +190,8 @@ class PipelineConfig(_Strict):
 
     def fingerprint(self) -> str:
         """sha256 of the canonical configuration (what the manifest calls the config hash)."""
-        data = self.model_dump(mode="json")
-        data["output"].pop("checkpoint_seconds")  # when state is saved never changes the output
+        data = self.model_dump(mode="json", exclude={"engine"})  # the engine never changes the output
+        data["output"].pop("checkpoint_seconds")  # nor does when state is saved
         data["steps"] = [{s.name: s.params.model_dump(mode="json")} for s in self.steps]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

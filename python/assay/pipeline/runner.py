@@ -251,6 +251,9 @@ def run_pipeline(
     threads: int | None = None,
     progress: bool = False,
     resume: bool = False,
+    engine: str | None = None,
+    address: str | None = None,
+    workers: int | None = None,
 ) -> Manifest:
     """Run a pipeline and return its :class:`~assay.manifest.Manifest` (also written to
     ``<output>/manifest.json``).
@@ -261,6 +264,11 @@ def run_pipeline(
     completed input file and ends with the same shards, byte for byte, as a run that
     was never interrupted.
 
+    ``engine="ray"`` runs the steps on a Ray cluster (:mod:`assay.pipeline.ray_engine`):
+    the one at ``address`` (``auto``, ``HOST:PORT``), or a local one with ``workers`` CPUs;
+    the output is byte-identical to the local engine's. ``engine=None`` takes the
+    pipeline's ``engine:`` section (local by default).
+
     >>> m = run_pipeline("pipelines/quickstart.yaml", output_dir="out/doctest-quickstart")
     >>> m.balances(), m.rows_in == m.rows_out + m.removed_total + m.quarantined - m.upsampled
     (True, True)
@@ -268,6 +276,15 @@ def run_pipeline(
     config = pipeline if isinstance(pipeline, PipelineConfig) else load_pipeline(pipeline)
     if threads is not None:
         assay.set_threads(threads)
+    engine = engine or config.engine.kind
+    address = address if address is not None else config.engine.address
+    workers = workers if workers is not None else config.engine.workers
+    if engine not in ("local", "ray"):
+        raise PipelineError(f"engine must be 'local' or 'ray', got {engine!r}")
+    if engine == "ray":
+        if resume:
+            raise PipelineError("--resume works with the local engine only for now; run again without it")
+        return _run_on_ray(config, output_dir, address, workers)
     out = Path(output_dir if output_dir is not None else config.output.dir)
     fingerprint = config.fingerprint()
     staging = _Staging(out)
@@ -385,6 +402,36 @@ def run_pipeline(
     return manifest
 
 
+def _run_on_ray(config: PipelineConfig, output_dir: str | Path | None, address: str | None,
+                workers: int | None) -> Manifest:
+    from assay.pipeline.ray_engine import run_units_on_ray
+
+    out = Path(output_dir if output_dir is not None else config.output.dir)
+    steps = [s.build() for s in config.steps]
+    for step, step_config in zip(steps, config.steps):
+        if getattr(step.params, "save_index", None) or getattr(step.params, "load_index", None):
+            raise PipelineError(f"{step_config._where or step.name}: load_index/save_index work with the local "
+                                "engine only")
+    staging = _Staging(out)
+    _prepare_output(out)
+    staging.start(config.fingerprint())
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    units = [WorkUnit(0, i, f) for i, inp in enumerate(config.inputs) for f in expand_inputs(inp.path)]
+    for number, unit in enumerate(units):
+        unit.number = number
+    results = run_units_on_ray(config, units, staging.root, address=address, workers=workers)
+    manifest = _finish(out, config, units, results, staging, steps)
+    manifest.created = started.isoformat(timespec="seconds")
+    manifest.seconds = round(time.perf_counter() - t0, 3)
+    manifest.save(out)
+    shutil.rmtree(staging.root, ignore_errors=True)
+    from assay.report import write_report
+
+    write_report(out)
+    return manifest
+
+
 def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: list[UnitResult],
             staging: _Staging, steps: list[Step]) -> Manifest:
     """Make the final shards, rejects and quarantine from staging, and the manifest and stats."""
@@ -439,7 +486,7 @@ def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: l
     manifest = Manifest(
         name=config.name,
         config_hash=config.fingerprint(),
-        config=orjson.loads(orjson.dumps(config.model_dump(mode="json"))) | {
+        config=orjson.loads(orjson.dumps(config.model_dump(mode="json", exclude={"engine"}))) | {
             "steps": [{s.name: s.params.model_dump(mode="json")} for s in config.steps]},
         versions=_versions(),
         threads=assay.thread_count(),

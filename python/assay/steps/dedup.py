@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from assay import _core
 from assay.dedup import KEY_FIELDS, DedupIndex, ExactDedupIndex, key_columns, key_text
 from assay.steps import REASON, ROW_KEY, Step, StepParams, mark_removed, register, set_column
 
@@ -94,8 +95,21 @@ def _apply(batch: pa.RecordBatch, pending: pa.Array, result: pa.Table, reason: s
     return mark_removed(batch, pa.array(duplicate), reason)
 
 
+DECISION_SCHEMA = pa.schema([(ROW_KEY, pa.int64()), ("cluster_id", pa.int64()), ("cluster_size", pa.int64()),
+                             ("is_duplicate", pa.bool_())])
+"""A global step's decisions for the rows of one group: what :meth:`_IndexedDedupStep.apply`
+scatters back into a batch."""
+
+
 class _IndexedDedupStep(Step):
-    """What both dedup steps share: an index carried across batches (and saved for ``--resume``)."""
+    """What both dedup steps share: an index carried across batches (and saved for ``--resume``).
+
+    For a distributed executor the decision is split in three parts that give what the
+    streaming index gives: :meth:`group_keys` (a map phase: what puts two rows in one
+    group), :meth:`decide` (one group, in row-key order: the step's own index on those
+    rows alone) and :meth:`apply` (the decisions back into a batch). Rows in different
+    groups never affect each other's fate, so the groups may be decided anywhere.
+    """
 
     kind = "global"
     reason: ClassVar[str]
@@ -116,6 +130,41 @@ class _IndexedDedupStep(Step):
         rows = batch.filter(pending)
         row_keys = rows.column(ROW_KEY) if ROW_KEY in rows.schema.names else None
         result = self.index.add(self.keys(rows), row_keys=row_keys)
+        return _apply(batch, pending, result, self.reason)
+
+    def group_index(self) -> ExactDedupIndex | DedupIndex:  # pragma: no cover - abstract
+        """A fresh index of the step's kind over the tables :meth:`decide` receives."""
+        raise NotImplementedError
+
+    def decide(self, rows: pa.Table) -> pa.Table:
+        """Decisions (:data:`DECISION_SCHEMA`) for the rows of one or more whole groups
+        (``row_key`` and the step's key: ``key`` for exact_dedup, ``text`` for near_dedup),
+        by a fresh index fed in row-key order."""
+        rows = rows.sort_by(ROW_KEY)
+        result = self.group_index().add(rows, row_keys=rows.column(ROW_KEY))
+        return pa.table([rows.column(ROW_KEY), result.column("cluster_id"), result.column("cluster_size"),
+                         result.column("is_duplicate")], schema=DECISION_SCHEMA)
+
+    def apply(self, batch: pa.RecordBatch, decisions: pa.Table) -> pa.RecordBatch:
+        """``batch`` as this step leaves it, given the decisions of its groups: pending rows
+        absent from ``decisions`` are alone in their group (their own survivor, size 1)."""
+        pending = _pending(batch)
+        keys = batch.filter(pending).column(ROW_KEY)
+        decisions = decisions.combine_chunks()
+        found = pc.index_in(keys, decisions.column(ROW_KEY).combine_chunks())
+        hit = pc.is_valid(found)
+        index = pc.fill_null(found, 0)
+
+        def looked_up(name: str, default: pa.Array) -> pa.Array:
+            if decisions.num_rows == 0:
+                return default
+            return pc.if_else(hit, pc.take(decisions.column(name), index), default)
+
+        result = pa.table({
+            "cluster_id": looked_up("cluster_id", keys),
+            "cluster_size": looked_up("cluster_size", pa.array(np.ones(len(keys), dtype=np.int64))),
+            "is_duplicate": looked_up("is_duplicate", pa.array(np.zeros(len(keys), dtype=bool))),
+        })
         return _apply(batch, pending, result, self.reason)
 
     def save_state(self, folder: Path) -> None:
@@ -146,6 +195,22 @@ class ExactDedupStep(_IndexedDedupStep):
     def keys(self, batch: pa.RecordBatch) -> pa.Table:
         return _exact_key_batch(batch, self.params.key, self.params.column)
 
+    def group_index(self) -> ExactDedupIndex:
+        # the 128-bit key, written out: equal keys are equal strings
+        return ExactDedupIndex(columns=["key"], normalize=False)
+
+    def group_keys(self, batch: pa.RecordBatch) -> pa.Table:
+        """``row_key``, ``group`` (the high half of the row's 128-bit key) and ``key`` (the
+        whole key in hex) of each pending row that has a key; rows without one are never
+        duplicates and are left out."""
+        rows = batch.filter(_pending(batch))
+        keys = self.keys(rows)
+        high, low, has_key = _core.exact_key_hashes([keys.column(i).combine_chunks() for i in range(keys.num_columns)],
+                                                    self.params.normalize)
+        hexed = [f"{h:016x}{l:016x}" for h, l in zip(high[has_key].tolist(), low[has_key].tolist())]
+        return pa.table({ROW_KEY: rows.column(ROW_KEY).filter(pa.array(has_key)),
+                         "group": pa.array(high[has_key].view(np.int64)), "key": pa.array(hexed, pa.string())})
+
     def _load_index(self, path: Path) -> ExactDedupIndex:
         return ExactDedupIndex.load(path, columns=self._columns(), normalize=self.params.normalize)
 
@@ -172,6 +237,29 @@ class NearDedupStep(_IndexedDedupStep):
 
     def _load_index(self, path: Path) -> DedupIndex:
         return DedupIndex.load(path)
+
+    def group_index(self) -> DedupIndex:
+        if self.params.load_index:
+            raise ValueError("near_dedup: load_index runs on the local engine only (the loaded index is one "
+                             "process's state)")
+        config = self.index.config
+        return DedupIndex(**{k: config[k] for k in ("threshold", "num_perm", "bands", "rows", "ngram", "unit",
+                                                    "verify", "seed")})
+
+    def group_keys(self, batch: pa.RecordBatch) -> pa.Table:
+        """One row per (pending row, band): ``row_key`` and ``bucket``, the band and the
+        32-bit fingerprint under which the index's band table files the band's key (two
+        rows are candidates exactly when they share a bucket). Rows without shingles are
+        never duplicates and are left out."""
+        rows = batch.filter(_pending(batch))
+        texts = self.keys(rows).column("text")
+        flat, has_keys = self.index._index.band_keys(texts)
+        bands = self.index.config["bands"]
+        keys = flat.reshape(-1, bands)[has_keys]
+        fingerprint = np.maximum(keys >> np.uint64(32), np.uint64(1))
+        bucket = (np.arange(bands, dtype=np.uint64)[None, :] << np.uint64(32)) | fingerprint
+        row_keys = rows.column(ROW_KEY).to_numpy()[has_keys]
+        return pa.table({ROW_KEY: np.repeat(row_keys, bands), "bucket": bucket.reshape(-1).view(np.int64)})
 
     def finish(self) -> None:
         """Save the index when ``save_index`` is set (the runner calls this once the run is over)."""

@@ -26,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(minhash::minhash, m)?)?;
     m.add_function(wrap_pyfunction!(minhash::optimal_lsh_params, m)?)?;
     m.add_function(wrap_pyfunction!(minhash::recall_lsh_params, m)?)?;
+    m.add_function(wrap_pyfunction!(minhash::exact_key_hashes, m)?)?;
     m.add_class::<minhash::PyDedupIndex>()?;
     m.add_class::<minhash::PyExactIndex>()?;
     m.add_class::<fasttext::FastTextModel>()?;

@@ -117,6 +117,34 @@ pub fn recall_lsh_params(threshold: f64, num_perm: usize) -> PyResult<(usize, us
 
 type Assigned<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<bool>>);
 
+/// exact_key_hashes(columns, normalize) -> (high, low uint64 numpy arrays, has_key bool numpy array):
+/// the 128-bit key of each row that the exact index clusters on.
+#[pyfunction]
+pub fn exact_key_hashes<'py>(
+    py: Python<'py>,
+    columns: Vec<AnyArray>,
+    normalize: bool,
+) -> PyArrowResult<(Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<bool>>)> {
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
+    for column in columns {
+        let chunks = chunks_of(column)?;
+        if chunks.len() != 1 {
+            return Err(PyValueError::new_err("exact dedup key columns must be single arrays").into());
+        }
+        arrays.extend(chunks);
+    }
+    let keys = run_detached(py, move || {
+        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+        exact_keys(&refs, normalize)
+    })?;
+    let key = |k: &Option<u128>| k.unwrap_or(0);
+    Ok((
+        PyArray1::from_iter(py, keys.iter().map(|k| (key(k) >> 64) as u64)),
+        PyArray1::from_iter(py, keys.iter().map(|k| key(k) as u64)),
+        PyArray1::from_iter(py, keys.iter().map(Option::is_some)),
+    ))
+}
+
 /// The streaming near-duplicate index of assay-core.
 #[pyclass(module = "assay._core", name = "DedupIndex")]
 pub struct PyDedupIndex {
@@ -173,6 +201,32 @@ impl PyDedupIndex {
             PyArray1::from_iter(py, out.iter().map(|a| a.cluster_size as i64)),
             PyArray1::from_iter(py, out.iter().map(|a| a.is_duplicate)),
         ))
+    }
+
+    /// band_keys(texts) -> (keys: uint64 numpy array of rows * bands, has_keys: bool numpy array)
+    fn band_keys<'py>(
+        &self,
+        py: Python<'py>,
+        texts: AnyArray,
+    ) -> PyArrowResult<(Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<bool>>)> {
+        let chunks = chunks_of(texts)?;
+        let inner = &self.inner;
+        let bands = inner.config().bands;
+        let rows = run_detached(py, move || {
+            let mut all = Vec::new();
+            for chunk in &chunks {
+                all.extend(inner.band_keys(chunk.as_ref())?);
+            }
+            Ok(all)
+        })?;
+        let mut keys = Vec::with_capacity(rows.len() * bands);
+        for row in &rows {
+            match row {
+                Some(k) => keys.extend_from_slice(k),
+                None => keys.extend(std::iter::repeat(0).take(bands)),
+            }
+        }
+        Ok((PyArray1::from_vec(py, keys), PyArray1::from_iter(py, rows.iter().map(Option::is_some))))
     }
 
     fn save(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {

@@ -164,6 +164,17 @@ impl DedupIndex {
             .collect()
     }
 
+    /// The band keys of every text (`bands` per row, in band order), as [`DedupIndex::add`]
+    /// computes them; `None` for a text without shingles (it never matches). Two texts are
+    /// candidates of each other exactly when they share a key of the same band, so the
+    /// rows linked by shared keys form groups that [`DedupIndex::add`] decides independently
+    /// of each other: a distributed executor can group the rows first, then add each group
+    /// to its own index in row-key order and get the same result.
+    pub fn band_keys(&self, texts: &dyn Array) -> Result<Vec<Option<Vec<u64>>>> {
+        let column = StringColumn::try_new(texts, "near-duplicate band keys")?;
+        Ok(self.prepare(&column).into_iter().map(|p| p.map(|p| p.keys)).collect())
+    }
+
     fn estimated_jaccard(&self, signature: &[u32], cluster: u32) -> f64 {
         let n = self.config.num_perm;
         let survivor = &self.survivor_signatures[cluster as usize * n..(cluster as usize + 1) * n];
