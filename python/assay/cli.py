@@ -49,9 +49,16 @@ def main() -> None:
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run in the same output folder after its last completed input file; "
                    "the final shards are byte-identical to an uninterrupted run.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default=None,
+              help="Where the steps run: local (this process, the default) or ray (a Ray cluster; "
+                   "same output, byte for byte). Overrides the pipeline's engine: section.")
+@click.option("--address", default=None, metavar="auto|HOST:PORT",
+              help="Ray: the cluster to join; without it a local Ray starts with --workers CPUs.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Ray: CPUs of the local Ray (default: this machine's cores).")
 @click.option("--debug", is_flag=True, help=DEBUG_HELP)
 def run(pipeline: Path, output_dir: Path | None, threads: int | None, progress: bool | None, resume: bool,
-        debug: bool) -> None:
+        engine: str | None, address: str | None, workers: int | None, debug: bool) -> None:
     """Run the YAML PIPELINE: read its inputs, apply its steps, write Parquet shards.
 
     The output folder receives data/part-NNNNN.parquet, manifest.json (shards with
@@ -65,7 +72,8 @@ def run(pipeline: Path, output_dir: Path | None, threads: int | None, progress: 
 
     show = console.is_terminal if progress is None else progress
     with expected_errors(debug, also=(FileNotFoundError, ValueError)):
-        manifest = run_pipeline(pipeline, output_dir=output_dir, threads=threads, progress=show, resume=resume)
+        manifest = run_pipeline(pipeline, output_dir=output_dir, threads=threads, progress=show, resume=resume,
+                                engine=engine, address=address, workers=workers)
     out = Path(output_dir or manifest.config["output"]["dir"])
     _print_funnel(manifest)
     table = Table(title=f"assay run: {manifest.name}", show_header=True)

@@ -367,11 +367,13 @@ def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[
     edges = rows.map_batches(buckets, batch_format="pyarrow").groupby("part", num_partitions=parts).map_groups(
         shared_buckets, batch_format="pyarrow")
     edges = edges.map_batches(lambda t: _with_part(t, "bucket", parts), batch_format="pyarrow").materialize()
+    if edges.count() == 0:  # no two rows share a bucket: every row is its own survivor
+        return
     for round_number in range(1, MAX_ROUNDS + 1):
         edges = edges.groupby("part", num_partitions=parts).map_groups(bucket_minimum, batch_format="pyarrow") \
             .map_batches(lambda t: _with_part(t.drop_columns(["part"]), ROW_KEY, parts), batch_format="pyarrow") \
             .groupby("part", num_partitions=parts).map_groups(row_minimum, batch_format="pyarrow").materialize()
-        fell = edges.sum("changed") if edges.count() else 0
+        fell = edges.sum("changed")
         logger.info("near_dedup: round %d, %d rows took a smaller label", round_number, fell or 0)
         edges = edges.drop_columns(["changed"])
         if not fell:
@@ -379,26 +381,33 @@ def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[
     else:
         raise PipelineError(f"near_dedup: the candidate components did not settle in {MAX_ROUNDS} rounds")
 
-    def distinct_rows(group: pa.Table) -> pa.Table:
-        return group.group_by([ROW_KEY, "label"]).aggregate([])
-
-    components = edges.map_batches(lambda t: _with_part(t.drop_columns(["part"]), ROW_KEY, parts),
-                                   batch_format="pyarrow").groupby("part", num_partitions=parts).map_groups(distinct_rows,
-                                                                                     batch_format="pyarrow")
-
     def key_texts(batch: pa.Table) -> pa.Table:
         step = config.steps[index].build()
-        pending = batch.filter(pc.is_null(batch.column(REASON))) if REASON in batch.column_names else batch
-        return pa.table({ROW_KEY: pending.column(ROW_KEY), "text": step.keys(pending).column("text")})
+        table = pa.table({ROW_KEY: batch.column(ROW_KEY), "text": step.keys(batch).column("text"),
+                          "label": pa.nulls(batch.num_rows, pa.int64())})
+        return _with_part(table, ROW_KEY, parts)
 
-    texts = rows.map_batches(key_texts, batch_format="pyarrow")
-    joined = components.join(texts, join_type="inner", num_partitions=parts, on=(ROW_KEY,))
+    def labelled(table: pa.Table) -> pa.Table:
+        table = table.select([ROW_KEY, "label"])
+        table = table.append_column("text", pa.nulls(table.num_rows, pa.string())).select([ROW_KEY, "text", "label"])
+        return _with_part(table, ROW_KEY, parts)
+
+    def join_texts(group: pa.Table) -> pa.Table:
+        """The rows of the components with their key texts (a join inside one row-key partition)."""
+        labels = group.filter(pc.is_valid(group.column("label"))).group_by([ROW_KEY, "label"]).aggregate([])
+        texts = group.filter(pc.is_null(group.column("label"))).select([ROW_KEY, "text"])
+        table = labels.join(texts, ROW_KEY, join_type="inner")
+        return _with_part(table.select([ROW_KEY, "label", "text"]), "label", parts)
+
+    # the join as a groupby over the union (Ray Data's join starts aggregator actors that can
+    # wait forever for CPUs on a small cluster)
+    both = edges.map_batches(labelled, batch_format="pyarrow").union(rows.map_batches(key_texts, batch_format="pyarrow"))
+    joined = both.groupby("part", num_partitions=parts).map_groups(join_texts, batch_format="pyarrow")
 
     def decide(group: pa.Table) -> pa.Table:
         step = config.steps[index].build()
         return step.decide(group.select([ROW_KEY, "text"]))
 
-    joined = joined.map_batches(lambda t: _with_part(t, "label", parts), batch_format="pyarrow")
     _write_decisions(staging, index, joined.groupby("part", num_partitions=parts).map_groups(decide, batch_format="pyarrow"),
                      parts)
 

@@ -525,7 +525,7 @@ def _stats(out: Path, shard_list: list[dict[str, Any]], manifest: Manifest) -> d
         return result
     frame = pl.scan_parquet([str(out / "data" / s["path"]) for s in shard_list])
     schema = frame.collect_schema()
-    numeric = [name for name, dtype in schema.items() if dtype.is_numeric()]
+    numeric = [name for name, dtype in schema.items() if dtype.is_numeric() and name != ROW_KEY]
     if not numeric:
         return result
     quantiles = {"p10": 0.1, "p50": 0.5, "p90": 0.9, "p99": 0.99}
@@ -536,11 +536,38 @@ def _stats(out: Path, shard_list: list[dict[str, Any]], manifest: Manifest) -> d
                   col.min().cast(pl.Float64).alias(f"{name}|min"), col.max().cast(pl.Float64).alias(f"{name}|max")]
         exprs += [col.quantile(q, "nearest").cast(pl.Float64).alias(f"{name}|{k}") for k, q in quantiles.items()]
     overall = frame.select(exprs).collect().to_dicts()[0]
+    means, by_source = _ordered_means([out / "data" / s["path"] for s in shard_list], numeric)
     for key, value in overall.items():
         name, stat = key.split("|")
-        result["columns"].setdefault(name, {})[stat] = value
-    per_source = frame.group_by("source").agg(
-        [pl.len().alias("rows")] + [pl.col(n).mean().alias(f"{n}_mean") for n in numeric]
-    ).sort("source").collect()
-    result["by_source"] = {row.pop("source"): row for row in per_source.to_dicts()}
+        result["columns"].setdefault(name, {})[stat] = means[name] if stat == "mean" else value
+    result["by_source"] = by_source
     return result
+
+
+def _ordered_means(paths: list[Path], numeric: list[str]) -> tuple[dict[str, float | None], dict[str, dict]]:
+    """Means of the numeric columns, overall and per source (with each source's rows), summed
+    in shard order: a parallel float sum would change its last bits from run to run."""
+    totals = {n: [0.0, 0] for n in numeric}
+    sources: dict[str, dict[str, list]] = {}
+    for path in paths:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1 << 20, columns=["source", *numeric]):
+            table = pa.Table.from_batches([batch])
+            for n in numeric:
+                column = table.column(n)
+                totals[n][0] += pc.sum(column).as_py() or 0
+                totals[n][1] += len(column) - column.null_count
+            grouped = table.group_by("source", use_threads=False).aggregate(
+                [([], "count_all")] + [(n, agg) for n in numeric for agg in ("sum", "count")])
+            for row in grouped.to_pylist():
+                entry = sources.setdefault(row["source"], {"rows": [0, 0]} | {n: [0.0, 0] for n in numeric})
+                entry["rows"][0] += row["count_all"]
+                for n in numeric:
+                    entry[n][0] += row[f"{n}_sum"] or 0
+                    entry[n][1] += row[f"{n}_count"]
+
+    def mean(total: list) -> float | None:
+        return total[0] / total[1] if total[1] else None
+
+    by_source = {name: {"rows": entry["rows"][0]} | {f"{n}_mean": mean(entry[n]) for n in numeric}
+                 for name, entry in sorted(sources.items())}
+    return {n: mean(t) for n, t in totals.items()}, by_source
