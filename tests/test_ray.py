@@ -132,3 +132,47 @@ def test_cli_runs_on_ray(cluster, tmp_path, monkeypatch):
                                        "--address", cluster.address, "--no-progress"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "o" / "manifest.json").exists()
+
+
+def test_a_killed_driver_resumes_to_the_same_output(cluster, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    pipeline = _planted(tmp_path)
+    local = run_pipeline(pipeline, output_dir=tmp_path / "local")
+    out = tmp_path / "resumed"
+    code = ("import sys; from assay.pipeline import run_pipeline; "
+            "run_pipeline(sys.argv[1], output_dir=sys.argv[2], engine='ray', address=sys.argv[3])")
+    driver = subprocess.Popen([sys.executable, "-c", code, str(pipeline), str(out), cluster.address], cwd=ROOT)
+    marker = out / ".staging" / "ray" / "segment-01.json"
+    deadline = time.monotonic() + 300
+    while not marker.exists() and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    driver.kill()
+    driver.wait()
+    assert marker.exists() and not (out / "manifest.json").exists()  # killed between two stages
+    resumed = run_pipeline(pipeline, output_dir=out, engine="ray", resume=True)
+    _same_outputs(local, resumed, tmp_path / "local", out)
+
+
+def test_a_node_lost_mid_run_gives_the_same_output(cluster, tmp_path):
+    import threading
+    import time
+
+    pipeline = _planted(tmp_path)
+    local = run_pipeline(pipeline, output_dir=tmp_path / "local")
+    out = tmp_path / "ray"
+    done: dict = {}
+    runner = threading.Thread(target=lambda: done.setdefault("m", run_pipeline(pipeline, output_dir=out, engine="ray")))
+    runner.start()
+    started = out / ".staging" / "ray" / "ids.json"
+    deadline = time.monotonic() + 300
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker = next(node for node in cluster.list_all_nodes() if node is not cluster.head_node)
+    cluster.remove_node(worker)  # the segments' tasks on it are lost mid-run
+    cluster.add_node(num_cpus=1)
+    runner.join(timeout=600)
+    assert "m" in done
+    _same_outputs(local, done["m"], tmp_path / "local", out)

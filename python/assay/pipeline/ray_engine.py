@@ -440,10 +440,33 @@ def connect(address: str | None, workers: int | None) -> int:
     return int(ray.cluster_resources().get("CPU", 1))
 
 
+def _json_write(path: Path, data: Any) -> None:
+    import orjson
+
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(orjson.dumps(data))
+    os.replace(tmp, path)
+
+
+def _clear_segment(staging: Path, segment: Segment, last: bool) -> None:
+    """Remove what an interrupted run of ``segment`` may have left (it is run again whole)."""
+    output = staging / "kept" if last else _segment_folder(staging, segment.closes)
+    shutil.rmtree(output, ignore_errors=True)
+    for index in (*segment.maps, *(() if segment.opens is None else (segment.opens,))):
+        for path in (staging / "rejects").glob(f"u*-{index:02d}-*.parquet"):
+            path.unlink()
+    if segment.opens is None:
+        shutil.rmtree(staging / "quarantine", ignore_errors=True)
+
+
 def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Path, *, address: str | None,
                      workers: int | None) -> list[Any]:
     """Stage every unit's kept rows, rejects and quarantine as the local engine does, on
-    Ray; returns the units' :class:`~assay.pipeline.runner.UnitResult` in unit order."""
+    Ray; returns the units' :class:`~assay.pipeline.runner.UnitResult` in unit order.
+
+    Each stage (the id check, every segment, every global step) ends with a marker under
+    ``.staging/ray/``; a run started again on the same staging (``--resume``) skips the
+    marked stages and redoes the first unmarked one whole."""
     import ray.data
 
     from assay.pipeline.runner import UnitResult
@@ -453,6 +476,8 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
     steps = [s.build() for s in config.steps]
     segments = plan_segments(steps)
     staging = str(staging_root)
+    markers = staging_root / "ray"
+    markers.mkdir(parents=True, exist_ok=True)
 
     def tasks(fn: Callable[[Any], dict[str, Any]], chosen: list[Any]) -> list[dict[str, Any]]:
         """``fn(unit)`` for every chosen unit, one Ray task each."""
@@ -462,9 +487,14 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
 
     repeated: dict[int, set[int]] = {}
     checked = [u for u in units if config.inputs[u.input_index].unique_ids]
-    if checked:
+    ids_marker = markers / "ids.json"
+    if ids_marker.exists():
+        import orjson
+
+        repeated = {int(k): set(v) for k, v in orjson.loads(ids_marker.read_bytes()).items()}
+    elif checked:
         job = _UnitJob(config, staging, segments[0], False)
-        log_dir = staging_root / "ray" / "ids"
+        log_dir = markers / "ids"
         log_dir.mkdir(parents=True, exist_ok=True)
 
         def log(unit: Any) -> dict[str, Any]:
@@ -475,14 +505,28 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
         logged = sorted(r["path"] for r in tasks(log, checked))
         found = _read_parquet(ray.data, logged).map_batches(lambda t: _with_part(t, "high", parts),
                                                           batch_format="pyarrow")
-        for row in found.groupby("part", num_partitions=parts).map_groups(_repeated_queries, batch_format="pyarrow").take_all():
+        for row in found.groupby("part", num_partitions=parts).map_groups(
+                _repeated_queries, batch_format="pyarrow").take_all():
             repeated.setdefault(int(row["unit"]), set()).add(int(row["query"]))
+        _json_write(ids_marker, {str(k): sorted(v) for k, v in repeated.items()})
+        shutil.rmtree(log_dir, ignore_errors=True)
 
     totals: dict[int, UnitResult] = {}
     for number, segment in enumerate(segments):
-        job = _UnitJob(config, staging, segment, last=number == len(segments) - 1)
-        t0 = time.perf_counter()
-        for row in tasks(lambda unit, job=job: _run_segment(job, unit, repeated.get(unit.number)), units):
+        last = number == len(segments) - 1
+        marker = markers / f"segment-{number:02d}.json"
+        if marker.exists():
+            import orjson
+
+            rows = orjson.loads(marker.read_bytes())
+        else:
+            _clear_segment(staging_root, segment, last)
+            job = _UnitJob(config, staging, segment, last=last)
+            t0 = time.perf_counter()
+            rows = tasks(lambda unit, job=job: _run_segment(job, unit, repeated.get(unit.number)), units)
+            _json_write(marker, rows)
+            logger.info("segment %d (steps %s): %.1f s", number, list(segment.maps), time.perf_counter() - t0)
+        for row in rows:
             result = UnitResult.model_validate_json(row["result"])
             total = totals.get(row["unit"])
             if total is None:
@@ -490,15 +534,18 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
             else:
                 for mine, theirs in zip(total.steps, result.steps):
                     mine.add(theirs)
-        logger.info("segment %d (steps %s): %.1f s", number, list(segment.maps), time.perf_counter() - t0)
         if segment.closes is not None:
-            t0 = time.perf_counter()
-            files = sorted(str(p) for p in _segment_folder(staging_root, segment.closes).glob("u*.parquet"))
-            if files:
-                decide = _decide_near if config.steps[segment.closes].name == "near_dedup" else _decide_exact
-                decide(ray.data, config, segment.closes, files, parts, staging_root)
-            logger.info("step %d (%s), global: %.1f s", segment.closes, config.steps[segment.closes].name,
-                     time.perf_counter() - t0)
-            if number > 0 and segment.opens is not None:
-                shutil.rmtree(_segment_folder(staging_root, segment.opens), ignore_errors=True)
+            decided = markers / f"d{segment.closes:02d}.done"
+            if not decided.exists():
+                t0 = time.perf_counter()
+                shutil.rmtree(markers / f"d{segment.closes:02d}", ignore_errors=True)
+                files = sorted(str(p) for p in _segment_folder(staging_root, segment.closes).glob("u*.parquet"))
+                if files:
+                    decide = _decide_near if config.steps[segment.closes].name == "near_dedup" else _decide_exact
+                    decide(ray.data, config, segment.closes, files, parts, staging_root)
+                decided.touch()
+                logger.info("step %d (%s), global: %.1f s", segment.closes, config.steps[segment.closes].name,
+                            time.perf_counter() - t0)
+        if segment.opens is not None:
+            shutil.rmtree(_segment_folder(staging_root, segment.opens), ignore_errors=True)
     return [totals[u.number] for u in units]

@@ -166,16 +166,21 @@ class _Staging:
     def __init__(self, out: Path) -> None:
         self.root = out / ".staging"
 
-    def start(self, fingerprint: str) -> None:
+    def start(self, fingerprint: str, engine: str = "local") -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        _write_json(self.root / "run.json", {"config_hash": fingerprint})
+        _write_json(self.root / "run.json", {"config_hash": fingerprint, "engine": engine})
 
-    def check_resumable(self, fingerprint: str) -> bool:
+    def check_resumable(self, fingerprint: str, engine: str = "local") -> bool:
         """True when there is an interrupted run of this same config to continue."""
         run = self.root / "run.json"
         if not run.exists():
             return False
-        previous = orjson.loads(run.read_bytes())["config_hash"]
+        started = orjson.loads(run.read_bytes())
+        previous = started["config_hash"]
+        if started.get("engine", "local") != engine:
+            raise PipelineError(
+                f"cannot resume in {self.root.parent} with engine {engine}: the interrupted run used "
+                f"{started.get('engine', 'local')}; resume it with that engine, or run without --resume")
         if previous != fingerprint:
             raise PipelineError(
                 f"cannot resume in {self.root.parent}: the pipeline changed since the interrupted run "
@@ -282,9 +287,7 @@ def run_pipeline(
     if engine not in ("local", "ray"):
         raise PipelineError(f"engine must be 'local' or 'ray', got {engine!r}")
     if engine == "ray":
-        if resume:
-            raise PipelineError("--resume works with the local engine only for now; run again without it")
-        return _run_on_ray(config, output_dir, address, workers)
+        return _run_on_ray(config, output_dir, address, workers, resume)
     out = Path(output_dir if output_dir is not None else config.output.dir)
     fingerprint = config.fingerprint()
     staging = _Staging(out)
@@ -403,7 +406,7 @@ def run_pipeline(
 
 
 def _run_on_ray(config: PipelineConfig, output_dir: str | Path | None, address: str | None,
-                workers: int | None) -> Manifest:
+                workers: int | None, resume: bool) -> Manifest:
     from assay.pipeline.ray_engine import run_units_on_ray
 
     out = Path(output_dir if output_dir is not None else config.output.dir)
@@ -413,8 +416,9 @@ def _run_on_ray(config: PipelineConfig, output_dir: str | Path | None, address: 
             raise PipelineError(f"{step_config._where or step.name}: load_index/save_index work with the local "
                                 "engine only")
     staging = _Staging(out)
-    _prepare_output(out)
-    staging.start(config.fingerprint())
+    if not (resume and staging.check_resumable(config.fingerprint(), "ray")):
+        _prepare_output(out)
+        staging.start(config.fingerprint(), "ray")
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     units = [WorkUnit(0, i, f) for i, inp in enumerate(config.inputs) for f in expand_inputs(inp.path)]
