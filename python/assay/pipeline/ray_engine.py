@@ -41,12 +41,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assay import _core
-from assay.io import RecordReader
-from assay.manifest import StepCounts
-from assay.pipeline.batches import StepRunner, split_removed
+from assay.pipeline.batches import StepRunner
 from assay.pipeline.config import PipelineConfig, PipelineError
 from assay.pipeline.output import QuarantineWriter
-from assay.steps import REASON, ROW_KEY, ROW_KEY_FILE_SHIFT, Step
+from assay.steps import ROW_KEY, ROW_KEY_FILE_SHIFT, Step
 
 __all__ = ["Segment", "plan_segments", "run_units_on_ray"]
 
@@ -153,17 +151,11 @@ class _UnitJob:
     last: bool
 
 
-def _reader(job: _UnitJob, unit: Any, inp: Any, ids: Any, quarantine: Any) -> RecordReader:
-    config = job.config
-    return RecordReader(inp.path, inp.format, source=inp.source, domain=inp.domain, id_field=inp.id_field,
-                        text_field=inp.text_field, domain_field=inp.domain_field, batch_rows=config.batch_rows,
-                        on_quarantine=quarantine, files=[unit.file], ids=ids)
-
-
 def _log_ids(job: _UnitJob, unit: Any) -> pa.Table:
-    inp = job.config.inputs[unit.input_index]
+    from assay.pipeline.runner import unit_reader
+
     log = _IdLog()
-    for _ in _reader(job, unit, inp, log, lambda record: None):
+    for _ in unit_reader(job.config, unit, lambda record: None, log):
         pass
     return log.table(unit.number)
 
@@ -190,7 +182,7 @@ def _decisions_file(staging: Path, step: int, unit_number: int) -> Path:
 
 def _run_segment(job: _UnitJob, unit: Any, repeated: set[int] | None) -> dict[str, Any]:
     """Run one segment for one unit; returns its counts (UnitResult fields as JSON)."""
-    from assay.pipeline.runner import LengthHistogram, UnitResult, _staged_writer
+    from assay.pipeline.runner import LengthHistogram, UnitResult, _staged_writer, unit_reader, with_row_keys
 
     config, segment = job.config, job.segment
     staging = Path(job.staging)
@@ -205,9 +197,11 @@ def _run_segment(job: _UnitJob, unit: Any, repeated: set[int] | None) -> dict[st
             rejects[index] = _staged_writer(staging / "rejects", f"{unit.tag}-{index:02d}")
         return rejects[index]
 
+    indices = segment.maps  # step index of each step the runner runs
+
     def on_removed(position: int, removed: pa.RecordBatch) -> None:
         if config.output.rejects:
-            rejects_writer(segment.maps[position]).write(removed)
+            rejects_writer(indices[position]).write(removed)
 
     if job.last:
         kept = _staged_writer(staging / "kept", unit.tag)
@@ -219,23 +213,17 @@ def _run_segment(job: _UnitJob, unit: Any, repeated: set[int] | None) -> dict[st
         inp = config.inputs[unit.input_index]
         quarantine = QuarantineWriter(staging / "quarantine", f"{unit.tag}.jsonl")
         ids = _IdVerdicts(repeated or set()) if inp.unique_ids else False
-        reader = _reader(job, unit, inp, ids, quarantine)
+        reader = unit_reader(config, unit, quarantine, ids)
 
-        def batches() -> Iterator[pa.RecordBatch]:
-            first_key = unit.number << ROW_KEY_FILE_SHIFT
-            for batch in reader:
-                histogram.add(batch.column("text"))
-                keys = np.arange(first_key, first_key + batch.num_rows, dtype=np.int64)
-                first_key += batch.num_rows
-                yield batch.append_column(ROW_KEY, pa.array(keys, pa.int64()))
-        source = batches()
+        source = with_row_keys(reader, unit.number, histogram)
     else:
         source = _staged_rows(_segment_files(staging, segment.opens, unit))
-        decided = _decisions_file(staging, segment.opens, unit.number)
-        decisions = pq.read_table(decided) if decided.exists() else _empty_decisions()
-        step, counter = steps[segment.opens], counters[segment.opens]
-        source = _applied(source, step, decisions, counter,
-                          lambda removed: rejects_writer(segment.opens).write(removed) if config.output.rejects else None)
+        path = _decisions_file(staging, segment.opens, unit.number)
+        decisions = pq.read_table(path) if path.exists() else _empty_decisions()
+        # the global step's decisions first, counted and split like any step
+        runner = StepRunner([_Decided(steps[segment.opens], decisions), *runner.steps])
+        map_counters = [counters[segment.opens], *map_counters]
+        indices = (segment.opens, *segment.maps)
     for batch in source:
         kept.write(runner(batch, map_counters, on_removed))
     kept.close()
@@ -255,25 +243,17 @@ def _empty_decisions() -> pa.Table:
     return DECISION_SCHEMA.empty_table()
 
 
-def _applied(batches: Iterator[pa.RecordBatch], step: Any, decisions: pa.Table, counter: StepCounts,
-             on_removed: Callable[[pa.RecordBatch], None]) -> Iterator[pa.RecordBatch]:
-    """The batches as the global ``step`` leaves them (counted as the local engine counts it)."""
-    import time
-    from collections import Counter
+class _Decided:
+    """A global step with its decisions in hand, as a map step for :class:`StepRunner`."""
 
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        counter.rows_in += batch.num_rows
-        s0 = time.perf_counter()
-        batch, removed = split_removed(step.apply(batch, decisions))
-        counter.seconds += time.perf_counter() - s0
-        if removed is not None:
-            for reason, n in Counter(removed.column(REASON).to_pylist()).items():
-                counter.removed[reason] = counter.removed.get(reason, 0) + n
-            on_removed(removed)
-        counter.rows_out += batch.num_rows
-        yield batch
+    def __init__(self, step: Any, decisions: pa.Table) -> None:
+        self.step, self.decisions, self.name = step, decisions, step.name
+
+    def adds(self) -> tuple[str, ...]:
+        return self.step.adds()
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        return self.step.apply(batch, self.decisions)
 
 
 # ---------------------------------------------------------------------------------------
@@ -423,7 +403,10 @@ def connect(address: str | None, workers: int | None) -> int:
     import ray
 
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        # a task holds one CPU: its Rust kernels get one thread (as Ray gives numpy one
+        # through OMP_NUM_THREADS), so the cluster's parallelism is its tasks
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "runtime_env": {"env_vars": {"RAYON_NUM_THREADS": "1"}}}
         if address is not None:
             ray.init(address=address, **kwargs)
         else:

@@ -19,7 +19,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import orjson
@@ -217,6 +217,27 @@ def _staged_writer(folder: Path, prefix: str) -> ShardWriter:
     return ShardWriter(folder, shard_rows=1 << 62, row_group_rows=STAGING_ROWS, compression="zstd", prefix=prefix)
 
 
+def unit_reader(config: PipelineConfig, unit: WorkUnit, on_quarantine: Any, ids: Any) -> RecordReader:
+    """The reader of one unit's file, as its input configures it (``ids``: the id check's
+    registry, or False)."""
+    inp = config.inputs[unit.input_index]
+    return RecordReader(inp.path, inp.format, source=inp.source, domain=inp.domain, id_field=inp.id_field,
+                        text_field=inp.text_field, domain_field=inp.domain_field, batch_rows=config.batch_rows,
+                        on_quarantine=on_quarantine, files=[unit.file], ids=ids)
+
+
+def with_row_keys(batches: Iterable[pa.RecordBatch], file_number: int,
+                  histogram: LengthHistogram) -> Iterator[pa.RecordBatch]:
+    """The batches one input file yields, each row with its :data:`~assay.steps.ROW_KEY`
+    (their text lengths counted in ``histogram``), as both engines read them."""
+    first_key = file_number << ROW_KEY_FILE_SHIFT
+    for batch in batches:
+        histogram.add(batch.column("text"))
+        keys = np.arange(first_key, first_key + batch.num_rows, dtype=np.int64)
+        first_key += batch.num_rows
+        yield batch.append_column(ROW_KEY, pa.array(keys, pa.int64()))
+
+
 def _run_unit(unit: WorkUnit, inp: Any, config: PipelineConfig, steps: StepRunner, staging: _Staging,
               ids: IdRegistry, on_progress: Any) -> UnitResult:
     """Process one input file into staging; returns the counts kept in its done marker."""
@@ -225,20 +246,13 @@ def _run_unit(unit: WorkUnit, inp: Any, config: PipelineConfig, steps: StepRunne
     quarantine = QuarantineWriter(staging.root / "quarantine", f"{unit.tag}.jsonl")
     counters = steps.counters()
     histogram = LengthHistogram()
-    reader = RecordReader(inp.path, inp.format, source=inp.source, domain=inp.domain, id_field=inp.id_field,
-                          text_field=inp.text_field, domain_field=inp.domain_field, batch_rows=config.batch_rows,
-                          on_quarantine=quarantine, files=[unit.file], ids=ids if inp.unique_ids else False)
+    reader = unit_reader(config, unit, quarantine, ids if inp.unique_ids else False)
 
     def on_removed(index: int, removed: pa.RecordBatch) -> None:
         if config.output.rejects:
             rejects[index].write(removed)
 
-    first_key = unit.number << ROW_KEY_FILE_SHIFT
-    for batch in reader:
-        histogram.add(batch.column("text"))
-        keys = np.arange(first_key, first_key + batch.num_rows, dtype=np.int64)
-        first_key += batch.num_rows
-        batch = batch.append_column(ROW_KEY, pa.array(keys, pa.int64()))
+    for batch in with_row_keys(reader, unit.number, histogram):
         kept.write(steps(batch, counters, on_removed))
         on_progress(reader, counters)
     kept.close()
@@ -300,9 +314,7 @@ def run_pipeline(
 
     steps = [s.build() for s in config.steps]
     step_runner = StepRunner(steps)
-    units = [WorkUnit(0, i, f) for i, inp in enumerate(config.inputs) for f in expand_inputs(inp.path)]
-    for number, unit in enumerate(units):
-        unit.number = number
+    units = _work_units(config)
     results: list[UnitResult] = []
     ids = IdRegistry()  # (source, id) pairs seen, across every input
     with progress_bar(progress) as bar:
@@ -394,6 +406,20 @@ def run_pipeline(
             step.load_state(resumed_state / f"{i:02d}")
     for step in steps:
         step.finish()
+    return _complete(out, config, units, results, staging, steps, started, t0)
+
+
+def _work_units(config: PipelineConfig) -> list[WorkUnit]:
+    """Every input file of the run, numbered in order (inputs in config order, files sorted)."""
+    units = [WorkUnit(0, i, f) for i, inp in enumerate(config.inputs) for f in expand_inputs(inp.path)]
+    for number, unit in enumerate(units):
+        unit.number = number
+    return units
+
+
+def _complete(out: Path, config: PipelineConfig, units: list[WorkUnit], results: list[UnitResult],
+              staging: _Staging, steps: list[Step], started: datetime, t0: float) -> Manifest:
+    """The finishing stage of both engines: shards, rejects, manifest (written last), report."""
     manifest = _finish(out, config, units, results, staging, steps)
     manifest.created = started.isoformat(timespec="seconds")
     manifest.seconds = round(time.perf_counter() - t0, 3)
@@ -421,19 +447,9 @@ def _run_on_ray(config: PipelineConfig, output_dir: str | Path | None, address: 
         staging.start(config.fingerprint(), "ray")
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    units = [WorkUnit(0, i, f) for i, inp in enumerate(config.inputs) for f in expand_inputs(inp.path)]
-    for number, unit in enumerate(units):
-        unit.number = number
+    units = _work_units(config)
     results = run_units_on_ray(config, units, staging.root, address=address, workers=workers)
-    manifest = _finish(out, config, units, results, staging, steps)
-    manifest.created = started.isoformat(timespec="seconds")
-    manifest.seconds = round(time.perf_counter() - t0, 3)
-    manifest.save(out)
-    shutil.rmtree(staging.root, ignore_errors=True)
-    from assay.report import write_report
-
-    write_report(out)
-    return manifest
+    return _complete(out, config, units, results, staging, steps, started, t0)
 
 
 def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: list[UnitResult],

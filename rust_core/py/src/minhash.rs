@@ -18,22 +18,22 @@ fn chunks_of(data: AnyArray) -> PyArrowResult<Vec<ArrayRef>> {
     Ok(data.into_chunked_array()?.into_inner().0)
 }
 
-fn row_keys_of(row_keys: &Option<PyReadonlyArray1<'_, i64>>) -> PyResult<Option<Vec<u64>>> {
-    let Some(keys) = row_keys else { return Ok(None) };
-    let values = keys.as_array();
+/// The values of an optional int64 numpy array, all >= 0 (else an error saying `what`).
+fn nonnegative(values: &Option<PyReadonlyArray1<'_, i64>>, what: &str) -> PyResult<Option<Vec<u64>>> {
+    let Some(values) = values else { return Ok(None) };
+    let values = values.as_array();
     if values.iter().any(|&v| v < 0) {
-        return Err(PyValueError::new_err("row_keys must be >= 0"));
+        return Err(PyValueError::new_err(format!("{what} must be >= 0")));
     }
     Ok(Some(values.iter().map(|&v| v as u64).collect()))
 }
 
+fn row_keys_of(row_keys: &Option<PyReadonlyArray1<'_, i64>>) -> PyResult<Option<Vec<u64>>> {
+    nonnegative(row_keys, "row_keys")
+}
+
 fn order_of(order: &Option<PyReadonlyArray1<'_, i64>>) -> PyResult<Option<Vec<usize>>> {
-    let Some(order) = order else { return Ok(None) };
-    let values = order.as_array();
-    if values.iter().any(|&v| v < 0) {
-        return Err(PyValueError::new_err("order must hold row indices >= 0"));
-    }
-    Ok(Some(values.iter().map(|&v| v as usize).collect()))
+    Ok(nonnegative(order, "order (row indices)")?.map(|v| v.into_iter().map(|i| i as usize).collect()))
 }
 
 /// shingles(text, ngram, unit) -> list[bytes]
