@@ -414,6 +414,7 @@ def connect(address: str | None, workers: int | None) -> int:
     from ray.data import DataContext
     from ray.data.context import ShuffleStrategy
 
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # assay reports its own stages
     context = DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
