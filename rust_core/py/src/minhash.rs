@@ -18,6 +18,19 @@ fn chunks_of(data: AnyArray) -> PyArrowResult<Vec<ArrayRef>> {
     Ok(data.into_chunked_array()?.into_inner().0)
 }
 
+/// The key columns of exact dedup, each one Arrow array.
+fn single_arrays(columns: Vec<AnyArray>) -> PyArrowResult<Vec<ArrayRef>> {
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
+    for column in columns {
+        let chunks = chunks_of(column)?;
+        if chunks.len() != 1 {
+            return Err(PyValueError::new_err("exact dedup key columns must be single arrays").into());
+        }
+        arrays.extend(chunks);
+    }
+    Ok(arrays)
+}
+
 /// The values of an optional int64 numpy array, all >= 0 (else an error saying `what`).
 fn nonnegative(values: &Option<PyReadonlyArray1<'_, i64>>, what: &str) -> PyResult<Option<Vec<u64>>> {
     let Some(values) = values else { return Ok(None) };
@@ -125,14 +138,7 @@ pub fn exact_key_hashes<'py>(
     columns: Vec<AnyArray>,
     normalize: bool,
 ) -> PyArrowResult<(Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<bool>>)> {
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
-    for column in columns {
-        let chunks = chunks_of(column)?;
-        if chunks.len() != 1 {
-            return Err(PyValueError::new_err("exact dedup key columns must be single arrays").into());
-        }
-        arrays.extend(chunks);
-    }
+    let arrays = single_arrays(columns)?;
     let keys = run_detached(py, move || {
         let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
         exact_keys(&refs, normalize)
@@ -300,14 +306,7 @@ impl PyExactIndex {
         order: Option<PyReadonlyArray1<'py, i64>>,
         row_keys: Option<PyReadonlyArray1<'py, i64>>,
     ) -> PyArrowResult<Assigned<'py>> {
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
-        for column in columns {
-            let chunks = chunks_of(column)?;
-            if chunks.len() != 1 {
-                return Err(PyValueError::new_err("exact dedup key columns must be single arrays").into());
-            }
-            arrays.extend(chunks);
-        }
+        let arrays = single_arrays(columns)?;
         let order = order_of(&order)?;
         let row_keys = row_keys_of(&row_keys)?;
         let inner = &mut self.inner;
