@@ -1,8 +1,10 @@
 """assay on a Hugging Face dataset, as in a notebook: language decisions, quality filters and
-near-dedup on a `datasets.Dataset`, then the same on a streamed `IterableDataset`.
+near-dedup on a `datasets.Dataset`, then on a streamed `IterableDataset`, then a whole
+cleaning pipeline fed with a Dataset.
 
     .venv/bin/python examples/hf_datasets.py
 """
+import tempfile
 from pathlib import Path
 
 import datasets
@@ -32,3 +34,15 @@ stream = datasets.load_dataset("json", data_files=str(SAMPLES / "belle" / "eval_
                                streaming=True).rename_columns({"question": "text"})
 first = next(iter(stream.map(assay.hf.langid, batched=True)))
 print("first streamed row:", first["lang"], first["text"][:20])
+# The functions take the stream itself too: results come back batch by batch.
+for batch in assay.text_stats(stream):
+    print(f"first result batch: {batch.num_rows} rows, {sum(batch.column('chars').to_pylist())} characters")
+    break
+
+# A pipeline fed from Python: Alpaca's seed tasks as a Dataset stand in for the file the
+# quickstart reads, with the same shards and accounting.
+seed = datasets.load_dataset("json", data_files=str(SAMPLES / "seed_tasks" / "alpaca_seed_tasks.jsonl"), split="train")
+out = Path(tempfile.mkdtemp()) / "quickstart"
+manifest = assay.run_pipeline(SAMPLES.parent / "pipelines" / "quickstart.yaml", output_dir=out,
+                              inputs={"alpaca-seed": seed})
+print(f"pipeline: {manifest.rows_in} rows in, {manifest.rows_out} out, balances: {manifest.balances()}")

@@ -79,3 +79,17 @@ def test_every_shipped_recipe_parses():
         assert load_pipeline(path).steps is not None
     for path in sorted((ROOT / "pipelines" / "train").glob("*.yaml")):
         load_config_dict(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def test_the_readme_datasets_and_polars_example_runs(tmp_path, monkeypatch):
+    """The README's Hugging Face datasets and Polars block, as a user pastes it (from the repo root)."""
+    pytest.importorskip("datasets")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Hugging Face datasets and Polars"):]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    block = block.replace('output_dir="out/qs-py"', f'output_dir="{tmp_path / "qs-py"}"')
+    exec(compile(block, "README.md", "exec"), {})
+    assert assay.Manifest.load(tmp_path / "qs-py").balances()

@@ -1,4 +1,5 @@
 """Hugging Face datasets as input: the same results as the equivalent pyarrow table."""
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -50,12 +51,67 @@ def test_map_helpers_stream_an_iterable_dataset(rows):
     assert list(ds.map(assay.hf.langid, batched=True, batch_size=64)["lang"]) == eager
     streamed = ds.to_iterable_dataset(num_shards=2).map(assay.hf.langid, batched=True, batch_size=64)
     assert [r["lang"] for r in streamed] == eager
-    with pytest.raises(TypeError, match="IterableDataset is read batch by batch"):
-        assay.text_stats(ds.to_iterable_dataset())
     stats = ds.with_format("arrow").map(assay.hf.text_stats, batched=True)
     assert stats.with_format("arrow")[:].select(["chars", "words"]).equals(assay.text_stats(rows).select(["chars", "words"]))
     reasons = ds.map(assay.hf.filters(["instruction"]), batched=True)["reason"]
     assert list(reasons) == assay.apply_filters(rows, ["instruction"]).column("reason").to_pylist()
+
+
+def _whole(result):
+    """A streamed result as one table (a RecordBatchReader's batches, or minhash's arrays)."""
+    if isinstance(result, pa.RecordBatchReader):
+        return result.read_all()
+    if isinstance(result, pa.Table):
+        return result
+    return pa.table({"sig": np.concatenate(list(result)).tolist()})
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_an_iterable_dataset_gives_what_its_arrow_table_gives(rows, name, monkeypatch):
+    monkeypatch.setattr(assay._data, "STREAM_BATCH_ROWS", 97)  # many batches, not a multiple of anything
+    stream = datasets.Dataset(rows).to_iterable_dataset(num_shards=3)
+    call = CALLS[name] if name != "minhash" else (lambda d: assay.minhash(d, num_perm=16))
+    result = call(stream)
+    expected = CALLS[name](rows)
+    assert _whole(result).equals(expected)
+    if name in ("near_duplicates", "exact_duplicates"):
+        assert isinstance(result, pa.Table)  # the whole (small) dedup table
+    elif name != "minhash":
+        assert isinstance(result, pa.RecordBatchReader)
+
+
+def test_a_stream_is_read_as_its_results_are_read(monkeypatch):
+    """Results come batch by batch while the source is still being read: never held whole."""
+    monkeypatch.setattr(assay._data, "STREAM_BATCH_ROWS", 10)
+    produced = []
+
+    def rows():
+        for i in range(1000):
+            produced.append(i)
+            yield {"text": f"row number {i} of a long stream"}
+
+    reader = assay.text_stats(datasets.IterableDataset.from_generator(rows))
+    first = next(iter(reader))
+    assert first.num_rows == 10 and len(produced) < 100
+    assert sum(b.num_rows for b in reader) == 990 and len(produced) == 1000
+
+
+def test_a_record_batch_reader_streams_too(rows):
+    reader = pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches(max_chunksize=50))
+    assert assay.langid_rows(reader).read_all().equals(assay.langid_rows(rows))
+    reader = pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches(max_chunksize=50))
+    assert assay.near_duplicates(reader, threshold=0.7).equals(assay.near_duplicates(rows, threshold=0.7))
+
+
+def test_an_empty_stream_gives_an_empty_result_with_its_columns(rows):
+    empty = datasets.Dataset(rows).to_iterable_dataset().filter(lambda row: False)
+    assert assay.text_stats(empty).read_all().schema.equals(assay.text_stats(rows).schema)
+    assert assay.near_duplicates(empty).num_rows == 0
+
+
+def test_a_keep_policy_over_the_whole_data_is_refused_on_a_stream(rows):
+    with pytest.raises(ValueError, match="a stream cannot revisit"):
+        assay.near_duplicates(datasets.Dataset(rows).to_iterable_dataset(), keep="longest")
 
 
 def test_the_notebook_example_runs(tmp_path, monkeypatch, capsys):
@@ -68,3 +124,4 @@ def test_the_notebook_example_runs(tmp_path, monkeypatch, capsys):
     runpy.run_path(str(SAMPLES.parent / "examples" / "hf_datasets.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "1000 rows" in out and "kept " in out and "first streamed row: zh" in out
+    assert "first result batch: 1000 rows" in out and "balances: True" in out

@@ -1,7 +1,10 @@
 """assay: prepare LLM training data, fast.
 
 Library entry points (each takes a pyarrow Table/RecordBatch/Array/ChunkedArray, a
-polars DataFrame/Series, a pandas frame or a list of str):
+polars DataFrame/Series, a Hugging Face ``datasets.Dataset``, a pandas frame or a list of
+str; a ``datasets.IterableDataset`` or ``pyarrow.RecordBatchReader`` is streamed batch by
+batch). :mod:`assay.hf` has functions for ``Dataset.map`` and :mod:`assay.polars`
+expressions for Polars queries.
 
 >>> import assay
 >>> assay.text_stats(["你好 world"]).column("words").to_pylist()
@@ -51,6 +54,7 @@ __all__ = [
     "load_pipeline",
     "minhash",
     "near_duplicates",
+    "polars",
     "quality_signals",
     "row_languages",
     "read",
@@ -62,6 +66,15 @@ __all__ = [
     "train_classifier",
     "write_report",
 ]
+
+
+def __getattr__(name: str):
+    # assay.polars is imported on first use: polars costs import time that most calls never need.
+    if name == "polars":
+        import importlib
+
+        return importlib.import_module("assay.polars")
+    raise AttributeError(f"module 'assay' has no attribute {name!r}")
 
 
 def set_threads(num_threads: int) -> int:

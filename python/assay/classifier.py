@@ -37,7 +37,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from assay._data import _to_arrow_table_like
+from assay._data import _to_arrow_table_like, per_batch
 from assay.fasttext_model import LABEL_PREFIX, FastTextModel, ModelLike, load_model
 
 __all__ = ["classify", "train_classifier"]
@@ -166,6 +166,7 @@ def _train_in_child(
     model.save_model(output)
 
 
+@per_batch
 def classify(
     data: Any,
     model: ModelLike,

@@ -56,7 +56,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay import _core
-from assay._data import _to_arrow_table_like, column_of, single_array
+from assay._data import _to_arrow_table_like, column_of, per_batch, single_array
 from assay.fasttext_model import ModelLike, load_model
 from assay.quality import CHINESE_CODES
 
@@ -141,6 +141,7 @@ def _column(table: pa.Table, name: str) -> pa.Array | None:
     return single_array(table.column(name)) if name in table.schema.names else None
 
 
+@per_batch
 def langid_rows(data: Any, *, column: str = "text", model: ModelLike = None, short_chars: int = SHORT_CHARS,
                 map_variants: bool = True) -> pa.Table:
     """The language of every row by the rules of the module doc.

@@ -49,7 +49,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay import _core
-from assay._data import _to_arrow_table_like, column_of, row_ids_of
+from assay._data import _to_arrow_table_like, column_of, is_stream, per_batch, row_ids_of, stream_batches
 
 __all__ = [
     "DEFAULT_NUM_PERM",
@@ -106,6 +106,7 @@ def shingles(text: str, *, ngram: int = 5, unit: str = "auto") -> list[bytes]:
     return _core.shingles(text, ngram, unit)
 
 
+@per_batch
 def minhash(
     data: Any,
     *,
@@ -344,17 +345,21 @@ def near_duplicates(
     ``"longest"`` (most characters), or a numeric column's name (highest wins); ties
     break by input order. ``verify=True`` drops candidates whose estimated Jaccard
     similarity with the survivor is below ``threshold``. Texts without shingles (null,
-    empty) are never duplicates.
+    empty) are never duplicates. A stream (``datasets.IterableDataset``,
+    ``pyarrow.RecordBatchReader``) is read batch by batch into the index, with
+    ``keep="first"``; the result is the same table.
 
     >>> docs = ["a b c d e f g h i j", "A b c d e f g h i j!", "something else entirely"]
     >>> near_duplicates(docs, keep="longest").to_pylist()[0]
     {'cluster_id': 1, 'cluster_size': 2, 'is_duplicate': True}
     """
-    texts = column_of(data, column)
     index = DedupIndex(
         column=column, threshold=threshold, num_perm=num_perm, bands=bands, rows=rows,
         ngram=ngram, unit=unit, verify=verify, seed=seed,
     )
+    if is_stream(data):
+        return _stream_duplicates(index, data, keep)
+    texts = column_of(data, column)
     order = _keep_order(data, texts, keep)
     cluster_id, _, is_duplicate = index._index.add(texts, order)
     return _result_table(data, cluster_id, _final_sizes(cluster_id), is_duplicate)
@@ -539,13 +544,31 @@ def exact_duplicates(
     key values are all empty is never a duplicate. A list column (chat ``messages``)
     is keyed on its ``role: content`` lines. Same output columns and ``keep`` policies
     as :func:`near_duplicates`. For instruction rows use
-    ``columns=["instruction", "input"]`` (prompt) or add ``"output"``.
+    ``columns=["instruction", "input"]`` (prompt) or add ``"output"``. Streams as in
+    :func:`near_duplicates`.
 
     >>> exact_duplicates(["Hello, World", "hello world!", "bye"]).column("cluster_id").to_pylist()
     [0, 0, 2]
     """
     index = ExactDedupIndex(columns=columns, normalize=normalize)
+    if is_stream(data):
+        return _stream_duplicates(index, data, keep)
     arrays = _key_arrays(data, index.columns)
     order = _keep_order(data, arrays[0], keep) if keep != "first" else None
     cluster_id, _, is_duplicate = index._index.add(arrays, normalize, order)
     return _result_table(data, cluster_id, _final_sizes(cluster_id), is_duplicate)
+
+
+def _stream_duplicates(index: DedupIndex | ExactDedupIndex, data: Any, keep: str) -> pa.Table:
+    """Dedup a stream batch by batch through ``index``: the same table as for the whole data
+    at once (``cluster_size`` is the final size), with only the index held in memory."""
+    if keep != "first":
+        raise ValueError(f"keep={keep!r} orders rows across the whole data, which a stream cannot "
+                         "revisit; use keep='first' or pass in-memory data")
+    parts = [index.add(batch) for batch in stream_batches(data)]
+    if not parts:
+        return _result_table([], np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool))
+    table = pa.concat_tables(parts, promote_options="default")
+    cluster_id = table.column("cluster_id").to_numpy()
+    return table.set_column(table.schema.get_field_index("cluster_size"), "cluster_size",
+                            pa.array(_final_sizes(cluster_id), pa.int64()))

@@ -1,10 +1,14 @@
 """assay's kernels inside Hugging Face ``datasets``: functions for ``Dataset.map(batched=True)``.
 
 Every function of :mod:`assay` that takes data also takes a ``datasets.Dataset`` directly
-(its Arrow table, zero-copy; an active ``select``/``filter`` is applied). A
-``datasets.IterableDataset`` is never materialised: map these functions over it, batch
-by batch. Each takes a batch (the dict of lists that ``map`` passes, or a ``pyarrow.Table``
-under ``with_format("arrow")``) and returns the new columns::
+(its Arrow table, zero-copy; an active ``select``/``filter`` is applied) and a
+``datasets.IterableDataset``, which it reads batch by batch and never holds whole (a
+per-row result is then a ``pyarrow.RecordBatchReader``; see :mod:`assay._data`).
+``assay.run_pipeline(config, inputs={source: ds})`` runs a pipeline on a Dataset.
+
+To add assay's columns to a dataset, map these functions over it (a Dataset or an
+IterableDataset alike). Each takes a batch (the dict of lists that ``map`` passes, or a
+``pyarrow.Table`` under ``with_format("arrow")``) and returns the new columns::
 
     ds = ds.map(assay.hf.langid, batched=True)                     # lang, lang_score, ...
     ds = ds.map(assay.hf.text_stats, batched=True)                 # chars, words, ...

@@ -5,11 +5,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from assay._data import per_batch
 from assay.fasttext_model import ModelLike, load_model
 
 __all__ = ["langid"]
 
 
+@per_batch
 def langid(data: Any, *, column: str = "text", model: ModelLike = None, k: int = 1) -> pa.Table:
     """Identify the language of every row, in Rust on all threads.
 
@@ -21,7 +23,9 @@ def langid(data: Any, *, column: str = "text", model: ModelLike = None, k: int =
     model. The predictions are those of the official fastText package.
 
     ``data``: a pyarrow Table/RecordBatch/Array/ChunkedArray, a polars
-    DataFrame/Series, a pandas DataFrame/Series or a list of str.
+    DataFrame/Series, a ``datasets.Dataset``, a pandas DataFrame/Series or a list of str;
+    for a stream (``datasets.IterableDataset``, ``pyarrow.RecordBatchReader``) the result
+    is a ``pyarrow.RecordBatchReader``, one batch per input batch.
 
     >>> import assay
     >>> assay.langid(["这是一个句子。", "This is a sentence."]).column("lang").to_pylist()

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import pyarrow as pa
 
 from assay import _core
-from assay._data import _to_arrow_table_like, column_of, single_array
+from assay._data import _to_arrow_table_like, column_of, per_batch, single_array
 
 __all__ = ["FILTERS", "apply_filter", "apply_filters", "quality_signals", "row_languages"]
 
@@ -65,6 +65,7 @@ def _instruction(data: Any, params: Mapping[str, Any]) -> pa.Table:
     )
 
 
+@per_batch
 def apply_filters(
     data: Any,
     filters: Sequence[str | tuple[str, Mapping[str, Any]]],
@@ -131,6 +132,7 @@ CHINESE_CODES = frozenset({"zh", "yue", "wuu", "gan", "hak", "cmn", "lzh", "nan"
 CJK_RATIO_FOR_CHINESE = 0.3
 
 
+@per_batch
 def row_languages(data: Any, *, column: str = "text") -> pa.Array:
     """The filter language (``"en"`` or ``"zh"``) that ``language="auto"`` gives each row.
 
@@ -183,6 +185,7 @@ def _apply_filters_by_row_language(data: Any, specs: list[tuple[str, dict[str, A
     return pa.table({"keep": pc.is_null(reasons), "reason": reasons.cast(pa.string())})
 
 
+@per_batch
 def apply_filter(data: Any, name: str, *, column: str = "text", language: str = "en", **params: Any) -> pa.Table:
     """Decide which rows a quality filter keeps: a table with ``keep`` and ``reason``.
 
@@ -210,6 +213,7 @@ def apply_filter(data: Any, name: str, *, column: str = "text", language: str = 
     return _core.apply_filters(column_of(data, column), [(name, _params_json(name, params))], language)
 
 
+@per_batch
 def quality_signals(data: Any, *, column: str = "text", language: str = "en") -> pa.Table:
     """The raw quality signals of each text, computed in one pass per document.
 

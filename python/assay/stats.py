@@ -6,7 +6,7 @@ from typing import Any
 import pyarrow as pa
 
 from assay import _core
-from assay._data import column_of
+from assay._data import column_of, per_batch
 
 __all__ = ["TEXT_STATS_COLUMNS", "text_stats"]
 
@@ -15,6 +15,7 @@ TEXT_STATS_COLUMNS = ("chars", "bytes", "words", "lines", "cjk_ratio", "alpha_ra
 """The columns of :func:`text_stats`, in order."""
 
 
+@per_batch
 def text_stats(data: Any, column: str = "text") -> pa.Table:
     """Per-row statistics of a text column, computed in Rust on all threads.
 
@@ -24,7 +25,9 @@ def text_stats(data: Any, column: str = "text") -> pa.Table:
     points). Null text gives null stats; the empty text gives zeros.
 
     ``data``: a pyarrow Table/RecordBatch/Array/ChunkedArray, a polars
-    DataFrame/Series, a pandas DataFrame/Series or a list of str.
+    DataFrame/Series, a ``datasets.Dataset``, a pandas DataFrame/Series or a list of str;
+    for a stream (``datasets.IterableDataset``, ``pyarrow.RecordBatchReader``) the result
+    is a ``pyarrow.RecordBatchReader``, one batch per input batch.
 
     >>> import assay
     >>> assay.text_stats(["你好 world"]).to_pylist()[0]["words"]

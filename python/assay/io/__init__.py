@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from assay.io.files import InputFile, expand_inputs, file_type, open_binary
+from assay.io.files import InputFile, MemoryInput, expand_inputs, file_type, open_binary
 from assay.io.formats import FORMATS, RecordContext, RecordError, adapt
 from assay.io.ids import IdRegistry
 from assay.io.readers import BadRecord, RawRecord, iter_csv, iter_json, text_stream
@@ -56,16 +56,17 @@ class RecordReader:
         batch_bytes: int = 64 << 20,
         base_dir: Path | None = None,
         on_quarantine: QuarantineHandler | None = None,
-        files: list[InputFile] | None = None,
+        files: list[InputFile | MemoryInput] | None = None,
         ids: IdRegistry | bool = True,
     ) -> None:
         if format not in FORMATS:
             raise ValueError(f"unknown format {format!r}; expected one of {sorted(FORMATS)}")
         self.format = FORMATS[format]
         # ``files``: a subset of what ``path`` matches, already expanded (the runner's work units).
-        self.files: list[InputFile] = files if files is not None else expand_inputs(path, base_dir)
+        self.files: list[InputFile | MemoryInput] = files if files is not None else expand_inputs(path, base_dir)
         for file in self.files:
-            file_type(file.path)  # an unknown file type is an error now, not halfway through a run
+            if not isinstance(file, MemoryInput):
+                file_type(file.path)  # an unknown file type is an error now, not halfway through a run
         self.source = source or Path(self.files[0].name).name.split(".")[0]
         self.domain = domain
         self.id_field = id_field
@@ -99,8 +100,9 @@ class RecordReader:
             else:
                 yield from iter_csv(stream, "\t" if kind == "tsv" else ",")
 
-    def _file_fields(self, file: InputFile) -> dict[str, Any]:
-        if not self.format.file_fields or file_type(file.path) not in ("json", "jsonl"):
+    def _file_fields(self, file: InputFile | MemoryInput) -> dict[str, Any]:
+        if (not self.format.file_fields or isinstance(file, MemoryInput)
+                or file_type(file.path) not in ("json", "jsonl")):
             return {}
         import ijson
 
@@ -129,10 +131,12 @@ class RecordReader:
         except (pa.ArrowException, OSError) as exc:
             yield BadRecord(index, None, f"corrupt Parquet file after row {index}: {exc}")
 
-    def _rows_of_parquet(self, file: InputFile) -> Iterator[RawRecord | BadRecord | pa.RecordBatch]:
+    def _rows_of_arrow(self, batches: Iterator[pa.RecordBatch | BadRecord]) -> Iterator[RawRecord | BadRecord | pa.RecordBatch]:
+        """Arrow batches (of a Parquet file or a Python input) as records, or as record batches
+        as they are when they are already in the record schema."""
         fast = self.format.name == "assay"
         index = 0
-        for item in self._parquet_batches(file):
+        for item in batches:
             if isinstance(item, BadRecord):
                 yield item
                 continue
@@ -163,8 +167,12 @@ class RecordReader:
                 file_fields=self._file_fields(file),
             )
             self._counter = None
-            is_parquet = file_type(file.path) == "parquet"
-            items = self._rows_of_parquet(file) if is_parquet else self._records(file)
+            if isinstance(file, MemoryInput):
+                items = self._rows_of_arrow(file.batches(self.batch_rows))
+            elif file_type(file.path) == "parquet":
+                items = self._rows_of_arrow(self._parquet_batches(file))
+            else:
+                items = self._records(file)
             batch_start = 0  # row index in the file of the next Parquet batch
             for item in items:
                 if isinstance(item, pa.RecordBatch):

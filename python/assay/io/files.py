@@ -6,10 +6,12 @@ import gzip
 import io
 import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO, Iterator
 
-__all__ = ["InputFile", "expand_inputs", "file_type", "open_binary"]
+import pyarrow as pa
+
+__all__ = ["InputFile", "MemoryInput", "expand_inputs", "file_type", "open_binary"]
 
 COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 FILE_TYPES = {
@@ -38,6 +40,49 @@ class InputFile:
     @property
     def size(self) -> int:
         return self.path.stat().st_size
+
+
+@dataclass(frozen=True, eq=False)
+class MemoryInput:
+    """Rows handed over from Python instead of a file (``run_pipeline(..., inputs=...)``): a
+    ``datasets.Dataset`` or ``IterableDataset``, a pyarrow / polars / pandas table or a
+    ``pyarrow.RecordBatchReader``. Read batch by batch; ``name`` stands in for the file
+    name in generated ids (``source:name:row``) and quarantine entries.
+    """
+
+    data: Any
+    name: str
+
+    @property
+    def path(self) -> PurePosixPath:
+        return PurePosixPath(f"<python:{self.name}>")
+
+    @property
+    def size(self) -> int:
+        """Arrow bytes of in-memory data (0 for a stream, whose size is unknown)."""
+        from assay._data import _to_arrow_table_like, is_stream
+
+        if is_stream(self.data):
+            return 0
+        if type(self.data).__module__.split(".")[0] == "datasets":
+            return int(self.data.data.nbytes)
+        return int(_to_arrow_table_like(self.data).nbytes)
+
+    def batches(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """The data's record batches, at most ``batch_rows`` rows each (an active
+        select/filter of a ``Dataset`` applied)."""
+        from assay._data import _to_arrow_table_like, is_stream, stream_batches
+
+        if is_stream(self.data) or type(self.data).__module__.split(".")[0] == "datasets":
+            tables = stream_batches(self.data, batch_rows)  # a Dataset's batches come the same way
+        else:
+            table = _to_arrow_table_like(self.data)
+            if table is None:
+                raise TypeError(f"input {self.name!r}: expected a datasets.Dataset/IterableDataset, a pyarrow, "
+                                f"polars or pandas table or a pyarrow.RecordBatchReader, got {type(self.data).__name__}")
+            tables = iter([table])
+        for table in tables:
+            yield from (table.to_batches(max_chunksize=batch_rows) if isinstance(table, pa.Table) else [table])
 
 
 def _glob_root(pattern: str) -> Path:

@@ -35,8 +35,10 @@ class _Strict(BaseModel):
 
 
 class InputConfig(_Strict):
-    path: str
-    """A file or glob (``**`` recurses), relative to the working directory (not to the pipeline file)."""
+    path: str | None = None
+    """A file or glob (``**`` recurses), relative to the working directory (not to the pipeline
+    file). Left out for an input whose data Python hands over
+    (``run_pipeline(..., inputs={source: data})``)."""
     format: Literal["alpaca", "belle", "seed_tasks", "gaokao", "sharegpt", "text", "assay", "parquet"]
     source: str
     """Source tag on every row, e.g. ``belle-eval``."""

@@ -19,7 +19,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import orjson
@@ -30,12 +30,13 @@ from pydantic import BaseModel, Field
 
 import assay
 from assay.io import IdRegistry, RecordReader
-from assay.io.files import InputFile, expand_inputs
+from assay.io.files import InputFile, MemoryInput, expand_inputs
 from assay.manifest import ColumnEntry, Manifest, ShardEntry, SourceCounts, StepCounts
 from assay.pipeline.assemble import assemble
 from assay.pipeline.batches import StepRunner
 from assay.pipeline.config import PipelineConfig, PipelineError, load_pipeline
 from assay.pipeline.output import QuarantineWriter, ShardWriter
+from assay.pipeline.python_inputs import attach_python_inputs
 from assay.steps import ROW_KEY, ROW_KEY_FILE_SHIFT, Step
 
 __all__ = ["run_pipeline"]
@@ -147,7 +148,7 @@ class WorkUnit:
 
     number: int
     input_index: int
-    file: InputFile
+    file: InputFile | MemoryInput
 
     @property
     def tag(self) -> str:
@@ -273,6 +274,7 @@ def run_pipeline(
     engine: str | None = None,
     address: str | None = None,
     workers: int | None = None,
+    inputs: Mapping[str, Any] | None = None,
 ) -> Manifest:
     """Run a pipeline and return its :class:`~assay.manifest.Manifest` (also written to
     ``<output>/manifest.json``).
@@ -288,11 +290,17 @@ def run_pipeline(
     the output is byte-identical to the local engine's. ``engine=None`` takes the
     pipeline's ``engine:`` section (local by default).
 
+    ``inputs`` hands over data from Python by source name: a ``datasets.Dataset`` or
+    ``IterableDataset``, a pyarrow / polars / pandas table or a ``pyarrow.RecordBatchReader``
+    replaces the files of the pipeline input with that ``source``, read as its ``format``
+    says (:mod:`assay.pipeline.python_inputs`; local engine).
+
     >>> m = run_pipeline("pipelines/quickstart.yaml", output_dir="out/doctest-quickstart")
     >>> m.balances(), m.rows_in == m.rows_out + m.removed_total + m.quarantined - m.upsampled
     (True, True)
     """
     config = pipeline if isinstance(pipeline, PipelineConfig) else load_pipeline(pipeline)
+    config, memory, fingerprinted = attach_python_inputs(config, inputs)
     if threads is not None:
         assay.set_threads(threads)
     engine = engine or config.engine.kind
@@ -301,11 +309,17 @@ def run_pipeline(
     if engine not in ("local", "ray"):
         raise PipelineError(f"engine must be 'local' or 'ray', got {engine!r}")
     if engine == "ray":
+        if memory:
+            raise PipelineError("inputs handed over from Python run on the local engine; for --engine ray "
+                                "write them to Parquet (Dataset.to_parquet) and name the files in the pipeline")
         return _run_on_ray(config, output_dir, address, workers, resume)
     out = Path(output_dir if output_dir is not None else config.output.dir)
     fingerprint = config.fingerprint()
     staging = _Staging(out)
     resuming = resume and staging.check_resumable(fingerprint)
+    if resuming and not fingerprinted:
+        raise PipelineError(f"cannot resume in {out}: a stream input (IterableDataset, RecordBatchReader) cannot "
+                            "be checked against the interrupted run's rows; run without resume")
     if not resuming:
         _prepare_output(out)
         staging.start(fingerprint)
@@ -314,7 +328,7 @@ def run_pipeline(
 
     steps = [s.build() for s in config.steps]
     step_runner = StepRunner(steps)
-    units = _work_units(config)
+    units = _work_units(config, memory)
     results: list[UnitResult] = []
     ids = IdRegistry()  # (source, id) pairs seen, across every input
     with progress_bar(progress) as bar:
@@ -409,9 +423,12 @@ def run_pipeline(
     return _complete(out, config, units, results, staging, steps, started, t0)
 
 
-def _work_units(config: PipelineConfig) -> list[WorkUnit]:
-    """Every input file of the run, numbered in order (inputs in config order, files sorted)."""
-    units = [WorkUnit(0, i, f) for i, inp in enumerate(config.inputs) for f in expand_inputs(inp.path)]
+def _work_units(config: PipelineConfig, memory: Mapping[int, MemoryInput] | None = None) -> list[WorkUnit]:
+    """Every input file of the run, numbered in order (inputs in config order, files sorted);
+    an input handed over from Python is one unit."""
+    memory = memory or {}
+    units = [WorkUnit(0, i, f) for i, inp in enumerate(config.inputs)
+             for f in ([memory[i]] if i in memory else expand_inputs(inp.path))]
     for number, unit in enumerate(units):
         unit.number = number
     return units
