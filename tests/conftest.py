@@ -6,7 +6,7 @@ import pytest
 from assay.steps import STEPS
 
 # Helper modules that tests import (not test files; kept out of doctest collection).
-collect_ignore = ["slow_step.py"]
+collect_ignore = ["slow_step.py", "s3_server.py"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -30,3 +30,27 @@ def _step_registry_unchanged():
     before = dict(STEPS)
     yield
     assert STEPS == before, f"a test left the step registry changed: {sorted(set(STEPS) ^ set(before))}"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto's server mode) for the session, its credentials in
+    this process's environment (and so in the Ray nodes a later fixture starts)."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto")
+    import os
+
+    import s3fs
+    from s3_server import S3Server
+
+    with S3Server() as server:
+        saved = {k: os.environ.get(k) for k in server.env}
+        os.environ.update(server.env)
+        s3fs.S3FileSystem.clear_instance_cache()
+        yield server
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        s3fs.S3FileSystem.clear_instance_cache()

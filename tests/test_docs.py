@@ -70,6 +70,10 @@ def test_every_yaml_example_parses(tmp_path, where, block):
         AssembleConfig(**data["assemble"])
     elif "model" in data:  # a trainer config
         load_config_dict(data)
+    elif "storage" in data:
+        from assay.storage import StorageConfig
+
+        StorageConfig(**data["storage"])
     else:
         pytest.fail(f"{where}: a YAML example of unknown kind: {sorted(data)}")
 

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """A head and one more node, one CPU each, on this machine; shut down after the module."""
+def cluster(s3_server):
+    """A head and one more node, one CPU each, on this machine; shut down after the module.
+    (Started after the S3 server, so that its nodes have its credentials.)"""
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
@@ -176,3 +177,38 @@ def test_a_node_lost_mid_run_gives_the_same_output(cluster, tmp_path):
     runner.join(timeout=600)
     assert "m" in done
     _same_outputs(local, done["m"], tmp_path / "local", out)
+
+
+def test_a_run_on_ray_reads_and_writes_a_bucket(cluster, s3_server, tmp_path, monkeypatch):
+    """Inputs and output (with its staging) in a bucket: the workers read and write through
+    the storage layer, and the shards are the local engine's."""
+    from assay.pipeline import load_pipeline
+
+    monkeypatch.chdir(ROOT)
+    client = s3_server.client()
+    client.create_bucket(Bucket="ray-corpus")
+    s3_server.upload("ray-corpus", SAMPLES, "samples/")
+    config = load_pipeline(ROOT / "pipelines" / "quickstart.yaml")
+    local = run_pipeline(config, output_dir=tmp_path / "local")
+    for inp in config.inputs:
+        inp.path = f"s3://ray-corpus/{inp.path}"
+    on_ray = run_pipeline(config, output_dir="s3://ray-corpus/out", engine="ray")
+    assert [s.sha256 for s in on_ray.shards] == [s.sha256 for s in local.shards]
+    assert [s.sha256 for s in on_ray.rejects] == [s.sha256 for s in local.rejects]
+    assert on_ray.removed == local.removed and on_ray.quarantined == local.quarantined
+    assert not [k for k in s3_server.keys("ray-corpus", "out/") if "/.staging/" in k]
+
+
+def test_a_local_path_is_refused_on_a_cluster_across_machines(cluster, tmp_path, monkeypatch):
+    from assay.pipeline import PipelineError, load_pipeline
+    from assay.pipeline.ray_engine import check_reachable
+
+    config = load_pipeline(ROOT / "pipelines" / "quickstart.yaml")
+    check_reachable(config, tmp_path / ".staging")  # both nodes are on this machine: fine
+    nodes = ray.nodes() + [{"Alive": True, "NodeManagerAddress": "192.0.2.7"}]
+    monkeypatch.setattr(ray, "nodes", lambda: nodes)
+    with pytest.raises(PipelineError, match=r"is a local path, but the Ray cluster has nodes on other machines "
+                                            r"\(192.0.2.7\).*shared_local: true"):
+        check_reachable(config, tmp_path / ".staging")
+    config.storage.shared_local = True
+    check_reachable(config, tmp_path / ".staging")

@@ -40,8 +40,9 @@ def main() -> None:
 
 @main.command()
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder (overrides output.dir in the pipeline file).")
+@click.option("-o", "--output", "output_dir", default=None, metavar="DIR|URL",
+              help="Output folder, or an object-store prefix such as s3://bucket/run (overrides output.dir in "
+                   "the pipeline file).")
 @click.option("--threads", type=int, default=None,
               help="Threads for the Rust kernels (default: all cores, or RAYON_NUM_THREADS).")
 @click.option("--progress/--no-progress", default=None,
@@ -74,7 +75,7 @@ def run(pipeline: Path, output_dir: Path | None, threads: int | None, progress: 
     with expected_errors(debug, also=(FileNotFoundError, ValueError)):
         manifest = run_pipeline(pipeline, output_dir=output_dir, threads=threads, progress=show, resume=resume,
                                 engine=engine, address=address, workers=workers)
-    out = Path(output_dir or manifest.config["output"]["dir"])
+    out = str(output_dir or manifest.config["output"]["dir"]).rstrip("/")
     _print_funnel(manifest)
     table = Table(title=f"assay run: {manifest.name}", show_header=True)
     upsampled = bool(manifest.upsampled)
@@ -87,12 +88,12 @@ def run(pipeline: Path, output_dir: Path | None, threads: int | None, progress: 
     table.add_row("[bold]total", f"[bold]{manifest.rows_in:,}", *([f"[bold]{manifest.upsampled:,}"] if upsampled else []),
                   f"[bold]{manifest.rows_out:,}", f"[bold]{manifest.removed_total:,}", f"[bold]{manifest.quarantined:,}")
     console.print(table)
-    click.echo(f"shards:     {out / 'data'} ({len(manifest.shards)} file(s))")
-    click.echo(f"manifest:   {out / 'manifest.json'}")
-    click.echo(f"stats:      {out / 'stats.json'}")
-    click.echo(f"report:     {out / 'report.html'}  (open it in a browser: funnel, languages, duplicates, samples)")
+    click.echo(f"shards:     {out}/data ({len(manifest.shards)} file(s))")
+    click.echo(f"manifest:   {out}/manifest.json")
+    click.echo(f"stats:      {out}/stats.json")
+    click.echo(f"report:     {out}/report.html  (open it in a browser: funnel, languages, duplicates, samples)")
     if manifest.quarantined:
-        click.echo(f"quarantine: {out / manifest.quarantine} ({manifest.quarantined:,} record(s))")
+        click.echo(f"quarantine: {out}/{manifest.quarantine} ({manifest.quarantined:,} record(s))")
 
 
 def _print_funnel(manifest: Any) -> None:
@@ -171,12 +172,12 @@ def inspect(path: str, format_: str | None, text_field: str | None, column: str)
 
 
 @main.command()
-@click.argument("output_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("output_dir", metavar="DIR|URL")
 @click.option("--samples", "sample_rows", type=click.IntRange(min=0), default=3, show_default=True,
               help="Removed rows shown per reason (and quarantined records shown).")
 @click.option("--chars", "sample_chars", type=click.IntRange(min=1), default=300, show_default=True,
               help="Characters of text shown per sampled row.")
-def report(output_dir: Path, sample_rows: int, sample_chars: int) -> None:
+def report(output_dir: str, sample_rows: int, sample_chars: int) -> None:
     """(Re)write DIR/report.html for the output folder DIR of `assay run` and print its path.
 
     The page is self-contained (inline SVG, no network): funnel of rows by step and

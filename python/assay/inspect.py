@@ -81,9 +81,9 @@ def summarize_text(batches: Any, column: str = "text", on_batch: Any = None) -> 
 def _first_record(path: Path) -> dict[str, Any] | None:
     kind = file_type(path)
     if kind == "parquet":
-        import pyarrow.parquet as pq
+        from assay.storage import parquet_file
 
-        batch = next(pq.ParquetFile(path).iter_batches(batch_size=1), None)
+        batch = next(parquet_file(path).iter_batches(batch_size=1), None)
         return batch.to_pylist()[0] if batch is not None and batch.num_rows else None
     stream, _ = open_binary(path)
     with stream:
@@ -95,13 +95,12 @@ def _first_record(path: Path) -> dict[str, Any] | None:
 
 
 def _inspect_output(folder: Path) -> dict[str, Any]:
-    import pyarrow.parquet as pq
-
     from assay.manifest import Manifest
+    from assay.storage import parquet_file
 
     manifest = Manifest.load(folder)
     stats = json.loads((folder / "stats.json").read_text()) if (folder / "stats.json").exists() else {}
-    schema = pq.read_schema(folder / manifest.shards[0].path) if manifest.shards else None
+    schema = parquet_file(folder / manifest.shards[0].path).schema_arrow if manifest.shards else None
     return {"kind": "output", "path": str(folder), "manifest": manifest, "schema": schema,
             "stats": stats.get("columns", {})}
 
@@ -114,7 +113,14 @@ def inspect_path(path: str | Path, format: str | None = None, column: str = "tex
     first record), so the counts are the rows a pipeline would see; ``read_options``
     go to :class:`assay.RecordReader` (e.g. ``text_field``).
     """
-    p = Path(path)
+    from assay.storage import location, storage_errors
+
+    with storage_errors(path):
+        return _inspect(path, location(path), format, column, progress, **read_options)
+
+
+def _inspect(path: str | Path, p: Path, format: str | None, column: str, progress: bool,
+             **read_options: Any) -> dict[str, Any]:
     if p.is_dir():
         if (p / "manifest.json").exists():  # an output folder: its manifest (an assay.Manifest) and schema
             return _inspect_output(p)

@@ -188,22 +188,25 @@ class Manifest(_Entry):
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write ``<folder>/manifest.json`` atomically and return its path."""
-        path = Path(folder) / MANIFEST_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_bytes(self.to_json())
-        os.replace(tmp, path)
+        from assay.storage import location, write_atomic
+
+        path = location(folder) / MANIFEST_FILE
+        write_atomic(path, self.to_json())  # written last by a run: its commit marker
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Manifest":
         """Read ``manifest.json``, or the one inside an output folder; a clear error if it is not one."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / MANIFEST_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{path.parent} is not an assay output folder: {path} is missing")
+        from assay.storage import location, storage_errors
+
+        path = location(path)
+        with storage_errors(path):
+            if path.is_dir():
+                path = path / MANIFEST_FILE
+            if not path.is_file():
+                raise FileNotFoundError(f"{path.parent} is not an assay output folder: {path} is missing")
+            payload = path.read_bytes()
         try:
-            return cls.model_validate_json(path.read_bytes())
+            return cls.model_validate_json(payload)
         except ValueError as exc:
             raise ValueError(f"{path} is not a manifest written by assay run: {exc}") from None

@@ -19,12 +19,13 @@ import math
 import os
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Sequence
 
 import orjson
 
 from assay.manifest import Manifest
+from assay.storage import is_remote, location, open_file, parquet_file, write_atomic
 
 __all__ = ["REPORT_FILE", "write_report"]
 
@@ -53,7 +54,7 @@ def write_report(output_dir: str | Path, *, sample_rows: int = 3, sample_chars: 
     >>> path.name, "<svg" in path.read_text(encoding="utf-8")
     ('report.html', True)
     """
-    out = Path(output_dir)
+    out = location(output_dir)
     manifest = Manifest.load(out)
     stats_path = out / "stats.json"
     stats = orjson.loads(stats_path.read_bytes()) if stats_path.is_file() else {}
@@ -72,9 +73,7 @@ def write_report(output_dir: str | Path, *, sample_rows: int = 3, sample_chars: 
     ]
     page = _page(f"assay report: {manifest.name}", sections)
     target = out / REPORT_FILE
-    tmp = target.with_suffix(".html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, target)
+    write_atomic(target, page.encode("utf-8"))
     return target
 
 
@@ -95,6 +94,12 @@ class _OutputFiles:
         # A manifest is data too: never read outside the output folder because it says so.
         if not relative:
             return None
+        if is_remote(self.out):
+            inside = PurePosixPath(relative)
+            if inside.is_absolute() or ".." in inside.parts:
+                return None
+            path = self.out / inside.as_posix()
+            return path if path.is_file() else None
         path = (self.out / relative).resolve()
         root = self.out.resolve()
         if root not in path.parents or not path.is_file():
@@ -103,9 +108,7 @@ class _OutputFiles:
 
     def schema(self, path: Path):
         if path not in self._schemas:
-            import pyarrow.parquet as pq
-
-            self._schemas[path] = pq.read_schema(path)
+            self._schemas[path] = parquet_file(path).schema_arrow
         return self._schemas[path]
 
     def having(self, paths: Iterable[Path], *columns: str) -> list[Path]:
@@ -123,7 +126,7 @@ class _OutputFiles:
         groups: dict[tuple, list[str]] = {}
         for path in self.having(paths, *columns):
             key = tuple((f.name, str(f.type)) for f in self.schema(path))
-            groups.setdefault(key, []).append(str(path))
+            groups.setdefault(key, []).append(open_file(path) if is_remote(path) else str(path))
         if not groups:
             return None
         frames = [pl.scan_parquet(group).select(list(columns)) for group in groups.values()]
@@ -612,7 +615,7 @@ def _first_rows_by_reason(paths: Sequence[Path], columns: Sequence[str], reasons
         return {}
     found: dict[str, list[dict[str, Any]]] = {r: [] for r in reasons}
     for path in paths:
-        parquet = pq.ParquetFile(path)
+        parquet = parquet_file(path)
         for group in range(parquet.metadata.num_row_groups):
             wanted = [r for r, rows in found.items() if len(rows) < limit]
             if not wanted:
@@ -667,7 +670,7 @@ def _samples_section(manifest: Manifest, files: _OutputFiles, colors: dict[str, 
     path = files._inside(manifest.quarantine) if manifest.quarantine else None
     if path is not None:
         records = []
-        with open(path, "rb") as f:
+        with open_file(path, "rb") as f:
             for line in f:
                 if len(records) >= sample_rows:
                     break

@@ -120,11 +120,11 @@ class RecordReader:
         return found
 
     def _parquet_batches(self, file: InputFile) -> Iterator[pa.RecordBatch | BadRecord]:
-        import pyarrow.parquet as pq
+        from assay.storage import parquet_file
 
         index = 0
         try:
-            parquet = pq.ParquetFile(file.path)
+            parquet = parquet_file(file.path)
             for batch in parquet.iter_batches(batch_size=self.batch_rows):
                 yield batch
                 index += batch.num_rows

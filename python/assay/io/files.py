@@ -27,19 +27,20 @@ FILE_TYPES = {
 
 @dataclass(frozen=True)
 class InputFile:
-    """One file matched by an input path or glob.
+    """One file matched by an input path or glob, local or on a store (see :mod:`assay.storage`).
 
     ``name`` is the path relative to the glob's fixed prefix (for a single file, its
     file name): it is what record ids use, so they do not depend on the working
-    directory.
+    directory or the bucket. ``known_size``: the size the listing gave (no request later).
     """
 
     path: Path
     name: str
+    known_size: int | None = None
 
     @property
     def size(self) -> int:
-        return self.path.stat().st_size
+        return self.known_size if self.known_size is not None else self.path.stat().st_size
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,16 +96,24 @@ def _glob_root(pattern: str) -> Path:
     return Path(*fixed) if fixed else Path(".")
 
 
-def expand_inputs(pattern: str | os.PathLike[str], base_dir: Path | None = None) -> list[InputFile]:
+def expand_inputs(pattern: str | os.PathLike[str], base_dir: Path | None = None,
+                  storage: Any = None) -> list[InputFile]:
     """The files an input path or glob names, sorted, with their stable names.
 
     Relative patterns are taken from ``base_dir`` (default: the working directory).
-    ``**`` matches folders recursively. A pattern that matches nothing is an error.
+    ``**`` matches folders recursively. A pattern that matches nothing is an error. A URL
+    (``s3://bucket/web/**/*.jsonl.gz``) is listed on its store, once (``storage``: its
+    :class:`~assay.storage.StorageConfig`).
 
     >>> [f.name for f in expand_inputs("samples/flan_cot/*.json")][:2]
     ['aqua_train.json', 'creak_train.json']
     """
-    pattern = os.fspath(pattern)
+    from assay.storage import is_remote, location
+
+    where = location(pattern, storage) if not isinstance(pattern, Path) or is_remote(pattern) else pattern
+    if is_remote(where):
+        return _expand_remote(where, str(pattern))
+    pattern = os.fspath(where)  # a file:// URL as its path
     full = pattern if os.path.isabs(pattern) or base_dir is None else str(base_dir / pattern)
     if not glob.has_magic(full):
         path = Path(full)
@@ -116,6 +125,33 @@ def expand_inputs(pattern: str | os.PathLike[str], base_dir: Path | None = None)
     if not matches:
         raise FileNotFoundError(f"no file matches the input pattern {pattern!r}")
     return [InputFile(Path(p), Path(p).relative_to(root).as_posix()) for p in matches]
+
+
+def _expand_remote(where: Any, pattern: str) -> list[InputFile]:
+    from assay.storage import storage_errors
+
+    fs = where.fs
+    with storage_errors(pattern):
+        if not glob.has_magic(where.path):
+            info = fs.info(where.path) if fs.exists(where.path) else None
+            if info is None or info.get("type") != "file":
+                raise FileNotFoundError(f"input file not found: {pattern}")
+            return [InputFile(where, where.name, int(info["size"]))]
+        fixed = []
+        for part in where.path.split("/"):
+            if glob.has_magic(part):
+                break
+            fixed.append(part)
+        root = "/".join(fixed)
+        found = fs.glob(where.path, detail=True)
+        matches = sorted((name, info) for name, info in found.items() if info.get("type") == "file")
+        if not matches:
+            fs.ls(where.path.split("/")[0])  # a glob in a missing bucket matches nothing: say which it is
+    if not matches:
+        raise FileNotFoundError(f"no file matches the input pattern {pattern!r}")
+    base = type(where)(f"{where.protocol}://{root}", **where.storage_options)
+    return [InputFile(base / name[len(root):].lstrip("/"), name[len(root):].lstrip("/"), int(info["size"]))
+            for name, info in matches]
 
 
 def split_suffixes(path: Path) -> tuple[str, str | None]:
@@ -167,8 +203,10 @@ def open_binary(path: Path) -> tuple[BinaryIO, _CountingReader]:
 
     Returns the decompressed stream and the counter of on-disk bytes read so far.
     """
+    from assay.storage import open_file
+
     _, compression = split_suffixes(path)
-    counter = _CountingReader(open(path, "rb"))
+    counter = _CountingReader(open_file(path, "rb"))
     raw: BinaryIO = io.BufferedReader(counter, buffer_size=1 << 20)
     if compression == "gzip":
         return gzip.GzipFile(fileobj=raw, mode="rb"), counter  # type: ignore[return-value]

@@ -208,8 +208,10 @@ def assemble(staged: list[Path], cfg: AssembleConfig, writer: Any, sources: dict
     """
     for counts in sources.values():
         counts.rows_out = 0
-    asm = _Assembler(cfg, writer, sources, rejects, pq.read_schema(staged[0]) if staged else None)
-    batches = (b for path in staged for b in pq.ParquetFile(path).iter_batches(batch_size=65_536))
+    from assay.storage import parquet_file
+
+    asm = _Assembler(cfg, writer, sources, rejects, parquet_file(staged[0]).schema_arrow if staged else None)
+    batches = (b for path in staged for b in parquet_file(path).iter_batches(batch_size=65_536))
     if not cfg.shuffle:
         for batch in batches:
             asm.finish(asm.sample(pl.from_arrow(pa.Table.from_batches([batch]))))

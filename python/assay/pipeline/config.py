@@ -19,6 +19,7 @@ from assay.errors import ConfigError
 from assay.io.formats import FORMATS
 from assay.pipeline.assemble import AssembleConfig
 from assay.steps import STEPS, Step, StepParams
+from assay.storage import StorageConfig
 
 __all__ = ["InputConfig", "OutputConfig", "PipelineConfig", "PipelineError", "StepConfig", "load_pipeline",
            "parse_steps"]
@@ -172,6 +173,8 @@ class PipelineConfig(_Strict):
     """Mixture weights, token budgets, domain prefix and shuffle (see ``assay.pipeline.assemble``)."""
     output: OutputConfig
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    """How to reach the object store of ``s3://``-style paths (see :mod:`assay.storage`)."""
     batch_rows: int = Field(8192, gt=0)
     """Rows per record batch flowing through the steps (bounds memory)."""
 
@@ -192,7 +195,7 @@ class PipelineConfig(_Strict):
 
     def fingerprint(self) -> str:
         """sha256 of the canonical configuration (what the manifest calls the config hash)."""
-        data = self.model_dump(mode="json", exclude={"engine"})  # the engine never changes the output
+        data = self.model_dump(mode="json", exclude={"engine", "storage"})  # neither changes the output
         data["output"].pop("checkpoint_seconds")  # nor does when state is saved
         data["steps"] = [{s.name: s.params.model_dump(mode="json")} for s in self.steps]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

@@ -9,6 +9,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from assay.storage import HashingWriter, make_dirs, open_file
+
 __all__ = ["QuarantineWriter", "ShardWriter", "sha256_of"]
 
 
@@ -38,6 +40,7 @@ class ShardWriter:
         self.shards: list[dict[str, Any]] = []
         self.schema: pa.Schema | None = None
         self._writer: pq.ParquetWriter | None = None
+        self._sink: HashingWriter | None = None
         self._path: Path | None = None
         self._rows_in_shard = 0
         self._pending: list[pa.RecordBatch] = []
@@ -71,20 +74,24 @@ class ShardWriter:
         self._pending = rest.to_batches()
         self._pending_rows = rest.num_rows
         if self._writer is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.directory)
             self._path = self.directory / f"{self.prefix}-{len(self.shards):05d}.parquet"
-            self._writer = pq.ParquetWriter(self._path, self.schema, compression=self.compression)
+            # Hashed as written: no second read (on a store, no second download); on a store
+            # the shard appears only when it is closed complete.
+            self._sink = HashingWriter(open_file(self._path, "wb"))
+            self._writer = pq.ParquetWriter(self._sink, self.schema, compression=self.compression)
         self._writer.write_table(group, row_group_size=rows)
         self._rows_in_shard += rows
         if self._rows_in_shard >= self.shard_rows:
             self._close_shard()
 
     def _close_shard(self) -> None:
-        assert self._writer is not None and self._path is not None
+        assert self._writer is not None and self._path is not None and self._sink is not None
         self._writer.close()
+        self._sink.close()
         self.shards.append({"path": self._path.name, "rows": self._rows_in_shard,
-                            "bytes": self._path.stat().st_size, "sha256": sha256_of(self._path)})
-        self._writer, self._path, self._rows_in_shard = None, None, 0
+                            "bytes": self._sink.bytes, "sha256": self._sink.sha256})
+        self._writer, self._sink, self._path, self._rows_in_shard = None, None, None, 0
 
     def close(self) -> list[dict[str, Any]]:
         """Flush what is pending and return one ``{path, rows, bytes, sha256}`` per shard."""
@@ -105,8 +112,8 @@ class QuarantineWriter:
 
     def __call__(self, record: dict[str, Any]) -> None:
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "wb")
+            make_dirs(self.path.parent)
+            self._file = open_file(self.path, "wb")
         self._file.write(orjson.dumps(record) + b"\n")
         self.count += 1
 

@@ -22,14 +22,15 @@ Rows in different groups never affect each other, so this gives the decisions th
 engine's streaming index gives, whatever the partitioning. The finishing stage (rejects,
 assembly, shards, manifest, report) is the local engine's, run on the driver over the
 staged files, so the output is byte-identical. Staged files live under the output's
-``.staging/``, which every worker must be able to reach (one machine, or a shared file
-system).
+``.staging/``, which every worker must reach: an object store (``-o s3://bucket/run``,
+through :mod:`assay.storage`), one machine, or a file system every node mounts
+(``storage: {shared_local: true}``). A local path on a cluster with nodes on other
+machines is refused before anything runs.
 """
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ from assay.pipeline.batches import StepRunner
 from assay.pipeline.config import PipelineConfig, PipelineError
 from assay.pipeline.output import QuarantineWriter
 from assay.steps import ROW_KEY, ROW_KEY_FILE_SHIFT, Step
+from assay.storage import is_remote, location, make_dirs, open_file, parquet_file, remove_tree, write_atomic
 
 __all__ = ["Segment", "plan_segments", "run_units_on_ray"]
 
@@ -173,7 +175,7 @@ def _segment_folder(staging: Path, closes: int) -> Path:
 
 
 def _segment_files(staging: Path, closes: int, unit: Any) -> list[Path]:
-    return sorted(_segment_folder(staging, closes).glob(f"{unit.tag}-*.parquet"))
+    return sorted(_segment_folder(staging, closes).glob(f"{unit.tag}-*.parquet"), key=lambda p: p.name)
 
 
 def _decisions_file(staging: Path, step: int, unit_number: int) -> Path:
@@ -185,7 +187,7 @@ def _run_segment(job: _UnitJob, unit: Any, repeated: set[int] | None) -> dict[st
     from assay.pipeline.runner import LengthHistogram, UnitResult, _staged_writer, unit_reader, with_row_keys
 
     config, segment = job.config, job.segment
-    staging = Path(job.staging)
+    staging = location(job.staging, config.storage)
     steps = [s.build() for s in config.steps]
     counters = StepRunner(steps).counters()
     runner = StepRunner([steps[i] for i in segment.maps])
@@ -219,7 +221,7 @@ def _run_segment(job: _UnitJob, unit: Any, repeated: set[int] | None) -> dict[st
     else:
         source = _staged_rows(_segment_files(staging, segment.opens, unit))
         path = _decisions_file(staging, segment.opens, unit.number)
-        decisions = pq.read_table(path) if path.exists() else _empty_decisions()
+        decisions = parquet_file(path).read() if path.exists() else _empty_decisions()
         # the global step's decisions first, counted and split like any step
         runner = StepRunner([_Decided(steps[segment.opens], decisions), *runner.steps])
         map_counters = [counters[segment.opens], *map_counters]
@@ -260,12 +262,20 @@ class _Decided:
 # Global steps on Ray Data
 
 
-def _read_parquet(ray_data: Any, files: list[str]) -> Any:
+def _read_parquet(ray_data: Any, files: list[Path]) -> Any:
     import pyarrow.fs
 
-    # staged files are local paths (an explicit file system also keeps Ray from importing
-    # fsspec's HTTP support, which needs aiohttp)
-    return ray_data.read_parquet(files, filesystem=pyarrow.fs.LocalFileSystem())
+    # an explicit file system: the store's own (fsspec, with its settings) for staged files in a
+    # bucket; for local ones it also keeps Ray from importing fsspec's HTTP support
+    if files and is_remote(files[0]):
+        filesystem = pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(files[0].fs))
+        return ray_data.read_parquet([f.path for f in files], filesystem=filesystem)
+    return ray_data.read_parquet([str(f) for f in files], filesystem=pyarrow.fs.LocalFileSystem())
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    with open_file(path, "wb") as sink:
+        pq.write_table(table, sink)
 
 
 def _partitions(workers: int) -> int:
@@ -280,12 +290,12 @@ def _with_part(table: pa.Table, column: str, parts: int) -> pa.Table:
 def _write_decisions(staging: Path, step: int, decisions: Any, parts: int) -> None:
     """Write a Ray dataset of decisions as one row-key-sorted file per unit."""
     folder = staging / "ray" / f"d{step:02d}"
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder)
 
     def write(group: pa.Table) -> pa.Table:
         unit = int(group.column("unit")[0].as_py())
         table = group.drop_columns(["unit"]).sort_by(ROW_KEY)
-        pq.write_table(table, _decisions_file(staging, step, unit))
+        _write_parquet(table, _decisions_file(staging, step, unit))
         return pa.table({"unit": [unit], "rows": [table.num_rows]})
 
     def with_unit(table: pa.Table) -> pa.Table:
@@ -295,7 +305,7 @@ def _write_decisions(staging: Path, step: int, decisions: Any, parts: int) -> No
         write, batch_format="pyarrow").materialize()
 
 
-def _decide_exact(ray_data: Any, config: PipelineConfig, index: int, files: list[str], parts: int,
+def _decide_exact(ray_data: Any, config: PipelineConfig, index: int, files: list[Path], parts: int,
                   staging: Path) -> None:
     def keys(batch: pa.Table) -> pa.Table:
         return _with_part(config.steps[index].build().group_keys(batch), "group", parts)
@@ -308,7 +318,7 @@ def _decide_exact(ray_data: Any, config: PipelineConfig, index: int, files: list
                      parts)
 
 
-def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[str], parts: int,
+def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[Path], parts: int,
                  staging: Path) -> None:
     rows = _read_parquet(ray_data, files).materialize()
 
@@ -427,20 +437,48 @@ def connect(address: str | None, workers: int | None) -> int:
 def _json_write(path: Path, data: Any) -> None:
     import orjson
 
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(orjson.dumps(data))
-    os.replace(tmp, path)
+    write_atomic(path, orjson.dumps(data))
 
 
 def _clear_segment(staging: Path, segment: Segment, last: bool) -> None:
     """Remove what an interrupted run of ``segment`` may have left (it is run again whole)."""
     output = staging / "kept" if last else _segment_folder(staging, segment.closes)
-    shutil.rmtree(output, ignore_errors=True)
+    remove_tree(output)
     for index in (*segment.maps, *(() if segment.opens is None else (segment.opens,))):
         for path in (staging / "rejects").glob(f"u*-{index:02d}-*.parquet"):
             path.unlink()
     if segment.opens is None:
-        shutil.rmtree(staging / "quarantine", ignore_errors=True)
+        remove_tree(staging / "quarantine")
+
+
+def foreign_nodes(nodes: list[dict[str, Any]], driver_ip: str) -> list[str]:
+    """The addresses of the live Ray nodes that are not on the driver's machine.
+
+    >>> foreign_nodes([{"Alive": True, "NodeManagerAddress": "10.0.0.1"},
+    ...                {"Alive": True, "NodeManagerAddress": "10.0.0.2"},
+    ...                {"Alive": False, "NodeManagerAddress": "10.0.0.3"}], "10.0.0.1")
+    ['10.0.0.2']
+    """
+    return sorted({n["NodeManagerAddress"] for n in nodes if n.get("Alive") and n["NodeManagerAddress"] != driver_ip})
+
+
+def check_reachable(config: PipelineConfig, staging_root: Path) -> None:
+    """Refuse local paths (the output and its staging, the inputs) that the cluster's nodes
+    on other machines cannot see, unless ``storage.shared_local`` says they are shared."""
+    if config.storage.shared_local:
+        return
+    local = [str(staging_root.parent)] if not is_remote(staging_root) else []
+    local += [inp.path for inp in config.inputs if inp.path and not is_remote(location(inp.path, config.storage))]
+    if not local:
+        return
+    import ray
+
+    others = foreign_nodes(ray.nodes(), ray.util.get_node_ip_address())
+    if others:
+        raise PipelineError(
+            f"{local[0]} is a local path, but the Ray cluster has nodes on other machines ({', '.join(others[:3])}) "
+            "that cannot see it: put inputs and output on shared storage (s3://bucket/prefix, ...) or, for a file "
+            "system every node mounts (NFS), set storage: {shared_local: true}")
 
 
 def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Path, *, address: str | None,
@@ -456,12 +494,13 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
     from assay.pipeline.runner import UnitResult
 
     cpus = connect(address, workers)
+    check_reachable(config, staging_root)
     parts = _partitions(workers or cpus)
     steps = [s.build() for s in config.steps]
     segments = plan_segments(steps)
     staging = str(staging_root)
     markers = staging_root / "ray"
-    markers.mkdir(parents=True, exist_ok=True)
+    make_dirs(markers)
 
     def tasks(fn: Callable[[Any], dict[str, Any]], chosen: list[Any]) -> list[dict[str, Any]]:
         """``fn(unit)`` for every chosen unit, one Ray task each."""
@@ -479,21 +518,21 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
     elif checked:
         job = _UnitJob(config, staging, segments[0], False)
         log_dir = markers / "ids"
-        log_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(log_dir)
 
         def log(unit: Any) -> dict[str, Any]:
             path = log_dir / f"{unit.tag}.parquet"
-            pq.write_table(_log_ids(job, unit), path)
-            return {"path": str(path)}
+            _write_parquet(_log_ids(job, unit), path)
+            return {"unit": unit.number}
 
-        logged = sorted(r["path"] for r in tasks(log, checked))
+        logged = [log_dir / f"u{number:06d}.parquet" for number in sorted(r["unit"] for r in tasks(log, checked))]
         found = _read_parquet(ray.data, logged).map_batches(lambda t: _with_part(t, "high", parts),
                                                           batch_format="pyarrow")
         for row in found.groupby("part", num_partitions=parts).map_groups(
                 _repeated_queries, batch_format="pyarrow").take_all():
             repeated.setdefault(int(row["unit"]), set()).add(int(row["query"]))
         _json_write(ids_marker, {str(k): sorted(v) for k, v in repeated.items()})
-        shutil.rmtree(log_dir, ignore_errors=True)
+        remove_tree(log_dir)
 
     totals: dict[int, UnitResult] = {}
     for number, segment in enumerate(segments):
@@ -522,14 +561,14 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
             decided = markers / f"d{segment.closes:02d}.done"
             if not decided.exists():
                 t0 = time.perf_counter()
-                shutil.rmtree(markers / f"d{segment.closes:02d}", ignore_errors=True)
-                files = sorted(str(p) for p in _segment_folder(staging_root, segment.closes).glob("u*.parquet"))
+                remove_tree(markers / f"d{segment.closes:02d}")
+                files = sorted(_segment_folder(staging_root, segment.closes).glob("u*.parquet"), key=lambda p: p.name)
                 if files:
                     decide = _decide_near if config.steps[segment.closes].name == "near_dedup" else _decide_exact
                     decide(ray.data, config, segment.closes, files, parts, staging_root)
-                decided.touch()
+                _json_write(decided, {})
                 logger.info("step %d (%s), global: %.1f s", segment.closes, config.steps[segment.closes].name,
                             time.perf_counter() - t0)
         if segment.opens is not None:
-            shutil.rmtree(_segment_folder(staging_root, segment.opens), ignore_errors=True)
+            remove_tree(_segment_folder(staging_root, segment.opens))
     return [totals[u.number] for u in units]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import tempfile
 import time
 from collections import Counter
 from contextlib import nullcontext
@@ -38,6 +39,8 @@ from assay.pipeline.config import PipelineConfig, PipelineError, load_pipeline
 from assay.pipeline.output import QuarantineWriter, ShardWriter
 from assay.pipeline.python_inputs import attach_python_inputs
 from assay.steps import ROW_KEY, ROW_KEY_FILE_SHIFT, Step
+from assay.storage import (is_remote, local_copy, location, make_dirs, open_file, parquet_file, remove_tree,
+                           storage_errors, upload_from, write_atomic)
 
 __all__ = ["run_pipeline"]
 
@@ -104,12 +107,8 @@ def _prepare_output(out: Path) -> None:
                 "choose another folder"
             )
         for entry in OUTPUT_ENTRIES:
-            target = out / entry
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+            remove_tree(out / entry)
+    make_dirs(out)
 
 
 def _versions() -> dict[str, str]:
@@ -120,12 +119,9 @@ def _versions() -> dict[str, str]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
     payload = data.model_dump_json().encode() if isinstance(data, BaseModel) else (
         orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
+    write_atomic(path, payload)
 
 
 def progress_bar(enabled: bool):
@@ -168,7 +164,7 @@ class _Staging:
         self.root = out / ".staging"
 
     def start(self, fingerprint: str, engine: str = "local") -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.root)
         _write_json(self.root / "run.json", {"config_hash": fingerprint, "engine": engine})
 
     def check_resumable(self, fingerprint: str, engine: str = "local") -> bool:
@@ -200,16 +196,33 @@ class _Staging:
         for folder in ("kept", "rejects", "quarantine", "state", "units"):
             for path in (self.root / folder).glob("u*"):
                 if path.name[:7] >= unit.tag:
-                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+                    remove_tree(path)
 
     def files(self, folder: str, pattern: str = "*") -> list[Path]:
-        return sorted((self.root / folder).glob(pattern))
+        return sorted((self.root / folder).glob(pattern), key=lambda path: path.name)
+
+    def save_state(self, unit: WorkUnit, steps: list[Step], ids: IdRegistry) -> Path:
+        """Save the steps' state and the id check after ``unit`` (what a resume loads)."""
+        state = self.state_dir(unit)
+        with upload_from(state) as folder:  # the Rust index writers write local files
+            for k, step in enumerate(steps):
+                step.save_state(folder / f"{k:02d}")
+            ids.save(folder / "ids.bin")
+        return state
+
+    @staticmethod
+    def load_state(state: Path, steps: list[Step]) -> IdRegistry:
+        """Restore what :meth:`save_state` saved; returns the id check."""
+        with local_copy(state) as folder:
+            for k, step in enumerate(steps):
+                step.load_state(folder / f"{k:02d}")
+            return IdRegistry.load(folder / "ids.bin")
 
 
 def _staged_batches(path: Path) -> Iterator[pa.RecordBatch]:
     """The batches of a staged file, one row group at a time (``iter_batches`` reads ahead
     and held ~100 MB more on a 500,000-row staged file; this stays at one row group)."""
-    parquet = pq.ParquetFile(path)
+    parquet = parquet_file(path)
     for group in range(parquet.metadata.num_row_groups):
         yield from parquet.read_row_group(group).to_batches()
 
@@ -313,7 +326,14 @@ def run_pipeline(
             raise PipelineError("inputs handed over from Python run on the local engine; for --engine ray "
                                 "write them to Parquet (Dataset.to_parquet) and name the files in the pipeline")
         return _run_on_ray(config, output_dir, address, workers, resume)
-    out = Path(output_dir if output_dir is not None else config.output.dir)
+    out = location(output_dir if output_dir is not None else config.output.dir, config.storage)
+    with storage_errors(out):
+        return _run_local(config, out, memory, fingerprinted, progress, resume)
+
+
+def _run_local(config: PipelineConfig, out: Path, memory: Mapping[int, MemoryInput], fingerprinted: bool,
+               progress: bool, resume: bool) -> Manifest:
+    """The local engine: every unit in this process, in order, checkpointed for resume."""
     fingerprint = config.fingerprint()
     staging = _Staging(out)
     resuming = resume and staging.check_resumable(fingerprint)
@@ -367,9 +387,7 @@ def run_pipeline(
             if resuming:
                 staging.discard_from(unit)
                 if resumed_state is not None:
-                    for i, step in enumerate(steps):
-                        step.load_state(resumed_state / f"{i:02d}")
-                    ids = IdRegistry.load(resumed_state / "ids.bin")
+                    ids = staging.load_state(resumed_state, steps)
                 resuming = False  # everything after this unit runs fresh
             i = unit.input_index
 
@@ -392,16 +410,12 @@ def run_pipeline(
             since_save = time.perf_counter() - last_save
             if unit is units[-1] or since_save >= max(config.output.checkpoint_seconds, 10 * save_seconds):
                 s0 = time.perf_counter()
-                state = staging.state_dir(unit)
-                for k, step in enumerate(steps):
-                    step.save_state(state / f"{k:02d}")
-                state.mkdir(parents=True, exist_ok=True)
-                ids.save(state / "ids.bin")
+                state = staging.save_state(unit, steps, ids)
                 for done_marker, done in unmarked:
                     _write_json(done_marker, done)
                 unmarked.clear()
                 if resumed_state is not None and resumed_state != state:
-                    shutil.rmtree(resumed_state, ignore_errors=True)
+                    remove_tree(resumed_state)
                 resumed_state = state
                 last_save = time.perf_counter()
                 save_seconds = last_save - s0
@@ -416,8 +430,7 @@ def run_pipeline(
     if resuming and resumed_state is not None:
         # Every unit was done before the interruption: the steps still need their state
         # for finish() (a near_dedup save_index, for one).
-        for i, step in enumerate(steps):
-            step.load_state(resumed_state / f"{i:02d}")
+        staging.load_state(resumed_state, steps)
     for step in steps:
         step.finish()
     return _complete(out, config, units, results, staging, steps, started, t0)
@@ -427,8 +440,11 @@ def _work_units(config: PipelineConfig, memory: Mapping[int, MemoryInput] | None
     """Every input file of the run, numbered in order (inputs in config order, files sorted);
     an input handed over from Python is one unit."""
     memory = memory or {}
-    units = [WorkUnit(0, i, f) for i, inp in enumerate(config.inputs)
-             for f in ([memory[i]] if i in memory else expand_inputs(inp.path))]
+    units = []
+    for i, inp in enumerate(config.inputs):
+        with storage_errors(inp.path):
+            files = [memory[i]] if i in memory else expand_inputs(inp.path, storage=config.storage)
+        units += [WorkUnit(0, i, f) for f in files]
     for number, unit in enumerate(units):
         unit.number = number
     return units
@@ -441,7 +457,7 @@ def _complete(out: Path, config: PipelineConfig, units: list[WorkUnit], results:
     manifest.created = started.isoformat(timespec="seconds")
     manifest.seconds = round(time.perf_counter() - t0, 3)
     manifest.save(out)
-    shutil.rmtree(staging.root, ignore_errors=True)
+    remove_tree(staging.root)
     from assay.report import write_report
 
     write_report(out)
@@ -452,21 +468,22 @@ def _run_on_ray(config: PipelineConfig, output_dir: str | Path | None, address: 
                 workers: int | None, resume: bool) -> Manifest:
     from assay.pipeline.ray_engine import run_units_on_ray
 
-    out = Path(output_dir if output_dir is not None else config.output.dir)
+    out = location(output_dir if output_dir is not None else config.output.dir, config.storage)
     steps = [s.build() for s in config.steps]
     for step, step_config in zip(steps, config.steps):
         if getattr(step.params, "save_index", None) or getattr(step.params, "load_index", None):
             raise PipelineError(f"{step_config._where or step.name}: load_index/save_index work with the local "
                                 "engine only")
     staging = _Staging(out)
-    if not (resume and staging.check_resumable(config.fingerprint(), "ray")):
-        _prepare_output(out)
-        staging.start(config.fingerprint(), "ray")
-    started = datetime.now(timezone.utc)
-    t0 = time.perf_counter()
-    units = _work_units(config)
-    results = run_units_on_ray(config, units, staging.root, address=address, workers=workers)
-    return _complete(out, config, units, results, staging, steps, started, t0)
+    with storage_errors(out):
+        if not (resume and staging.check_resumable(config.fingerprint(), "ray")):
+            _prepare_output(out)
+            staging.start(config.fingerprint(), "ray")
+        started = datetime.now(timezone.utc)
+        t0 = time.perf_counter()
+        units = _work_units(config)
+        results = run_units_on_ray(config, units, staging.root, address=address, workers=workers)
+        return _complete(out, config, units, results, staging, steps, started, t0)
 
 
 def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: list[UnitResult],
@@ -496,7 +513,10 @@ def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: l
     assembled = None
     if config.assemble is not None:
         rejects = ShardWriter(out / "rejects", prefix=f"{len(steps):02d}-assemble", **writer_options)
-        assembled = assemble(kept, config.assemble, shards, sources, staging.root / "buckets",
+        # the shuffle buckets are scratch space, written and read once: local disk even when
+        # the output is on a store
+        buckets = Path(tempfile.mkdtemp(prefix="assay-buckets-")) if is_remote(out) else staging.root / "buckets"
+        assembled = assemble(kept, config.assemble, shards, sources, buckets,
                              rejects=rejects if config.output.rejects else None)
         removed_total.update(assembled.removed)
         reject_list += rejects.close()
@@ -507,10 +527,10 @@ def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: l
     shard_list = shards.close()
     quarantined = sum(r.quarantined for r in results)
     if quarantined:
-        (out / "quarantine").mkdir(parents=True, exist_ok=True)
-        with open(out / "quarantine" / "quarantine.jsonl", "wb") as target:
+        make_dirs(out / "quarantine")
+        with open_file(out / "quarantine" / "quarantine.jsonl", "wb") as target:
             for path in staging.files("quarantine", "u*.jsonl"):
-                with open(path, "rb") as source:
+                with open_file(path, "rb") as source:
                     shutil.copyfileobj(source, target)
 
     counters = StepRunner(steps).counters()
@@ -560,7 +580,10 @@ def _stats(out: Path, shard_list: list[dict[str, Any]], manifest: Manifest) -> d
                               "columns": {}, "by_source": {}}
     if not shard_list:
         return result
-    frame = pl.scan_parquet([str(out / "data" / s["path"]) for s in shard_list])
+    paths = [out / "data" / s["path"] for s in shard_list]
+    # polars reads a store's shards through fsspec's files (its own cloud client would need
+    # the store's settings again)
+    frame = pl.scan_parquet([open_file(p) for p in paths] if is_remote(out) else [str(p) for p in paths])
     schema = frame.collect_schema()
     numeric = [name for name, dtype in schema.items() if dtype.is_numeric() and name != ROW_KEY]
     if not numeric:
@@ -573,7 +596,7 @@ def _stats(out: Path, shard_list: list[dict[str, Any]], manifest: Manifest) -> d
                   col.min().cast(pl.Float64).alias(f"{name}|min"), col.max().cast(pl.Float64).alias(f"{name}|max")]
         exprs += [col.quantile(q, "nearest").cast(pl.Float64).alias(f"{name}|{k}") for k, q in quantiles.items()]
     overall = frame.select(exprs).collect().to_dicts()[0]
-    means, by_source = _ordered_means([out / "data" / s["path"] for s in shard_list], numeric)
+    means, by_source = _ordered_means(paths, numeric)
     for key, value in overall.items():
         name, stat = key.split("|")
         result["columns"].setdefault(name, {})[stat] = means[name] if stat == "mean" else value
@@ -587,7 +610,7 @@ def _ordered_means(paths: list[Path], numeric: list[str]) -> tuple[dict[str, flo
     totals = {n: [0.0, 0] for n in numeric}
     sources: dict[str, dict[str, list]] = {}
     for path in paths:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1 << 20, columns=["source", *numeric]):
+        for batch in parquet_file(path).iter_batches(batch_size=1 << 20, columns=["source", *numeric]):
             table = pa.Table.from_batches([batch])
             for n in numeric:
                 column = table.column(n)

@@ -109,26 +109,35 @@ def resolve_shards(spec: str | list[str], key: str = "data.train") -> list[Path]
     """Parquet files named by a manifest, a folder holding ``manifest.json``, or globs."""
     from assay.manifest import MANIFEST_FILE, Manifest
 
+    from assay.io.files import expand_inputs
+    from assay.storage import is_remote, location, storage_errors
+
     specs = [spec] if isinstance(spec, str) else list(spec)
     files: list[Path] = []
     for s in specs:
-        p = Path(s)
-        if p.is_dir() and (p / MANIFEST_FILE).is_file():
-            p = p / MANIFEST_FILE
-        if p.is_file() and p.suffix == ".json":
-            try:
-                manifest = Manifest.load(p)
-            except ValueError as exc:
-                raise TrainError(f"{key}: {exc}") from None
-            for shard in manifest.shards:
-                f = (p.parent / shard.path).resolve()
-                if not f.is_file():
-                    raise TrainError(f"{key}: shard {shard.path} listed in {p} does not exist")
-                files.append(f)
-        elif p.is_dir():
-            files.extend(sorted(p.rglob("*.parquet")))
-        else:
-            files.extend(Path(x) for x in sorted(globlib.glob(s, recursive=True)))
+        p = location(s)
+        with storage_errors(s):
+            if p.is_dir() and (p / MANIFEST_FILE).is_file():
+                p = p / MANIFEST_FILE
+            if p.is_file() and p.suffix == ".json":
+                try:
+                    manifest = Manifest.load(p)
+                except ValueError as exc:
+                    raise TrainError(f"{key}: {exc}") from None
+                for shard in manifest.shards:
+                    f = p.parent / shard.path if is_remote(p) else (p.parent / shard.path).resolve()
+                    if not f.is_file():
+                        raise TrainError(f"{key}: shard {shard.path} listed in {p} does not exist")
+                    files.append(f)
+            elif p.is_dir():
+                files.extend(sorted(p.rglob("*.parquet"), key=str))
+            elif is_remote(p):
+                try:
+                    files.extend(f.path for f in expand_inputs(p))
+                except FileNotFoundError:
+                    pass  # reported below, as for a local glob
+            else:
+                files.extend(Path(x) for x in sorted(globlib.glob(s, recursive=True)))
     if not files:
         raise TrainError(f"{key}: no Parquet shards found for {spec!r}")
     return files
@@ -166,10 +175,11 @@ def iter_rows(files: list[Path], batch_rows: int = 1024, *, held_out_fraction: f
     """The rows of ``files`` in order; with a held-out fraction, only those of ``split``
     (``train``: the rows outside the held-out fraction, ``eval``: those inside)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from assay.storage import parquet_file
 
     for f in files:
-        pf = pq.ParquetFile(f)
+        pf = parquet_file(f)
         names = set(pf.schema_arrow.names)
         cols = [c for c in READ_COLUMNS if c in names]
         for batch in pf.iter_batches(batch_size=batch_rows, columns=cols):
