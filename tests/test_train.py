@@ -573,7 +573,11 @@ def test_distributed_on_two_cpu_processes_matches_one_process(manifest, tmp_path
     env = dict(__import__("os").environ, OMP_NUM_THREADS="1")
 
     def torchrun(*extra):
-        port = "29533" if distributed == "ddp" else "29534"
+        import socket
+
+        with socket.socket() as sock:  # a free port: two test runs on one machine must not collide
+            sock.bind(("127.0.0.1", 0))
+            port = str(sock.getsockname()[1])
         proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", port,
                                str(script), str(tmp_path / "two.yaml"), *extra], capture_output=True, text=True, env=env, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]

@@ -134,5 +134,18 @@ class ExactIndex:
     @staticmethod
     def load(path: str) -> ExactIndex:
         """Read an index written by ``save``."""
+class JsonSplitter:
+    """Records cut from JSON text fed in chunks: the items of top-level arrays, other
+    top-level values whole; a record over ``max_record_bytes`` is skipped and given as its size."""
+
+    def __init__(self, max_record_bytes: int) -> None: ...
+    def feed(self, chunk: bytes) -> list[bytes | int]:
+        """The records that ended in ``chunk``: bytes, or the size (int) of one over the limit."""
+    def finish(self) -> list[bytes | int]:
+        """A record left open at the end of the text (the parser refuses it if it is cut short)."""
+    @property
+    def pending_bytes(self) -> int: ...
+    @property
+    def in_open_array(self) -> bool: ...
 def _quality_words(text: str, language: str) -> list[str]:
     """The words the quality filters count (tests and debugging)."""

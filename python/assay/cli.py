@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from assay.console import console, expected_errors
+from assay.console import console, expected_errors, terminal_safe
 
 DEBUG_HELP = "Show the Python traceback of an error instead of one 'error:' line."
 
@@ -164,7 +164,8 @@ def inspect(path: str, format_: str | None, text_field: str | None, column: str)
     click.echo(f"{len(info['files'])} file(s), format {info['format']}: "
                f"{info['rows']:,} rows, {info['quarantined']:,} malformed record(s)")
     for bad in info["quarantine_sample"]:
-        click.echo(f"  malformed: {bad['file']} line {bad['line']} record {bad['record']}: {bad['error']}")
+        click.echo(terminal_safe(f"  malformed: {bad['file']} line {bad['line']} record {bad['record']}: "
+                                 f"{bad['error']}"))
     click.echo("schema (after mapping to the record schema):")
     for field in RECORD_SCHEMA:
         click.echo(f"  {field.name}: {field.type}")

@@ -86,6 +86,8 @@ class SourceCounts(_Entry):
     removed: int = 0
     quarantined: int = 0
     upsampled: int = 0
+    coerced: int = 0
+    """Numbers and booleans read as text where a string was expected (``coerce_scalars``)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ class Manifest(_Entry):
     removed: dict[str, int] = Field(default_factory=dict)
     quarantined: int = 0
     upsampled: int = 0
+    coerced: int = 0
+    """Values read as text by inputs with ``coerce_scalars: true`` (per source in ``sources``)."""
     sources: dict[str, SourceCounts] = Field(default_factory=dict)
     steps: list[StepCounts] = Field(default_factory=list)
     assemble: Optional[AssembleCounts] = None

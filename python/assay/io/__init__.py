@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -18,7 +19,7 @@ import pyarrow as pa
 from assay.io.files import InputFile, MemoryInput, expand_inputs, file_type, open_binary
 from assay.io.formats import FORMATS, RecordContext, RecordError, adapt
 from assay.io.ids import IdRegistry
-from assay.io.readers import BadRecord, RawRecord, iter_csv, iter_json, text_stream
+from assay.io.readers import MAX_RECORD_BYTES, BadRecord, RawRecord, iter_csv, iter_json, text_stream
 from assay.schema import RECORD_SCHEMA
 
 __all__ = ["IdRegistry", "RecordReader", "read"]
@@ -58,6 +59,8 @@ class RecordReader:
         on_quarantine: QuarantineHandler | None = None,
         files: list[InputFile | MemoryInput] | None = None,
         ids: IdRegistry | bool = True,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+        coerce_scalars: bool = False,
     ) -> None:
         if format not in FORMATS:
             raise ValueError(f"unknown format {format!r}; expected one of {sorted(FORMATS)}")
@@ -76,6 +79,9 @@ class RecordReader:
         self.batch_bytes = batch_bytes
         self.quarantined: list[dict[str, Any]] = []
         self._on_quarantine = on_quarantine or self.quarantined.append
+        self.max_record_bytes = max_record_bytes
+        self.coerce_scalars = coerce_scalars
+        self.coerced = 0
         self.rows_read = 0
         self.quarantined_count = 0
         self.bytes_total = sum(f.size for f in self.files)
@@ -86,19 +92,20 @@ class RecordReader:
 
     def _quarantine(self, file: InputFile, bad: BadRecord) -> None:
         self.quarantined_count += 1
-        self._on_quarantine(
-            {"source": self.source, "file": file.path.as_posix(), "line": bad.line,
-             "record": bad.index, "error": bad.error, "raw": bad.raw}
-        )
+        entry = {"source": self.source, "file": file.path.as_posix(), "line": bad.line,
+                 "record": bad.index, "error": bad.error, "raw": bad.raw}
+        if bad.size is not None:
+            entry["size"] = bad.size
+        self._on_quarantine(entry)
 
     def _records(self, file: InputFile) -> Iterator[RawRecord | BadRecord]:
         kind = file_type(file.path)
         stream, self._counter = open_binary(file.path)
         with stream:
             if kind in ("json", "jsonl"):  # the layout (array, lines, objects) is decided by content
-                yield from iter_json(stream, self.format.items_path)
+                yield from iter_json(stream, self.format.items_path, self.max_record_bytes)
             else:
-                yield from iter_csv(stream, "\t" if kind == "tsv" else ",")
+                yield from iter_csv(stream, "\t" if kind == "tsv" else ",", self.max_record_bytes)
 
     def _file_fields(self, file: InputFile | MemoryInput) -> dict[str, Any]:
         if (not self.format.file_fields or isinstance(file, MemoryInput)
@@ -109,8 +116,11 @@ class RecordReader:
         found: dict[str, Any] = {}
         stream, _ = open_binary(file.path)
         with stream:
+            # file-level fields come before the records; looked for in the first
+            # max_record_bytes only, so a hostile file costs no more than one record
+            head = io.BytesIO(text_stream(stream).read(self.max_record_bytes))
             try:
-                for prefix, event, value in ijson.parse(text_stream(stream), multiple_values=True):
+                for prefix, event, value in ijson.parse(head, multiple_values=True):
                     if prefix in self.format.file_fields and event in ("string", "number", "boolean"):
                         found[prefix] = value
                     if len(found) == len(self.format.file_fields):
@@ -164,7 +174,7 @@ class RecordReader:
             ctx = RecordContext(
                 source=self.source, file=file.name, index=0, domain=self.domain,
                 id_field=self.id_field, text_field=self.text_field, domain_field=self.domain_field,
-                file_fields=self._file_fields(file),
+                file_fields=self._file_fields(file), coerce_scalars=self.coerce_scalars,
             )
             self._counter = None
             if isinstance(file, MemoryInput):
@@ -205,6 +215,7 @@ class RecordReader:
                         self.bytes_done = self._bytes_before_file + self._counter.consumed
                     yield from self._flush(rows, origins)
                     rows, origins, size = [], [], 0
+            self.coerced += ctx.coerced
             self._bytes_before_file += file.size
             self.bytes_done = self._bytes_before_file
         if rows:

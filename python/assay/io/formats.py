@@ -46,6 +46,10 @@ class RecordContext:
     file_fields: dict[str, Any] = field(default_factory=dict)
     own_id: bool = False
     """Set by the adapter: the last record carried its own id (not a generated one)."""
+    coerce_scalars: bool = False
+    """Read a number or boolean where a string is expected as its JSON text (``5`` -> ``"5"``)."""
+    coerced: int = 0
+    """Values turned into text so far (the input's ``coerce_scalars``)."""
 
     def default_id(self, sub: int | None = None) -> str:
         base = f"{self.source}:{self.file}:{self.index}"
@@ -56,13 +60,21 @@ def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _take_str(record: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+def _scalar_text(ctx: RecordContext, value: Any) -> Any:
+    """``value`` as its JSON text when it is a number or boolean and the input coerces scalars."""
+    if ctx.coerce_scalars and isinstance(value, (bool, int, float)):
+        ctx.coerced += 1
+        return orjson.dumps(value).decode()
+    return value
+
+
+def _take_str(ctx: RecordContext, record: dict[str, Any], key: str, *, required: bool = True) -> str | None:
     if key not in record or record[key] is None:
         if required:
             raise RecordError(f"missing field {key!r}")
         record.pop(key, None)
         return None
-    value = record.pop(key)
+    value = _scalar_text(ctx, record.pop(key))
     if not isinstance(value, str):
         raise RecordError(f"field {key!r} must be a string, got {_type_name(value)}")
     return value
@@ -121,24 +133,24 @@ def _row(
 
 def _alpaca(record: dict[str, Any], ctx: RecordContext) -> list[dict[str, Any]]:
     domain, rid = _domain(record, ctx), _own_id(record, ctx)
-    instruction = _take_str(record, "instruction")
-    input_ = _take_str(record, "input", required=False)
-    output = _take_str(record, "output")
+    instruction = _take_str(ctx, record, "instruction")
+    input_ = _take_str(ctx, record, "input", required=False)
+    output = _take_str(ctx, record, "output")
     return [_row(ctx, record, "instruction", id=rid or ctx.default_id(), domain=domain,
                  instruction=instruction, input=input_ or None, output=output)]
 
 
 def _belle(record: dict[str, Any], ctx: RecordContext) -> list[dict[str, Any]]:
     domain, rid = _domain(record, ctx), _own_id(record, ctx)
-    question = _take_str(record, "question")
-    answer = _take_str(record, "std_answer")
+    question = _take_str(ctx, record, "question")
+    answer = _take_str(ctx, record, "std_answer")
     return [_row(ctx, record, "instruction", id=rid or ctx.default_id(), domain=domain,
                  instruction=question, output=answer)]
 
 
 def _seed_tasks(record: dict[str, Any], ctx: RecordContext) -> list[dict[str, Any]]:
     domain, rid = _domain(record, ctx), _own_id(record, ctx)
-    instruction = _take_str(record, "instruction")
+    instruction = _take_str(ctx, record, "instruction")
     instances = record.pop("instances", None)
     if not isinstance(instances, list) or not instances:
         raise RecordError(f"field 'instances' must be a non-empty list, got {_type_name(instances)}")
@@ -148,8 +160,8 @@ def _seed_tasks(record: dict[str, Any], ctx: RecordContext) -> list[dict[str, An
             raise RecordError(f"instances[{k}] must be an object, got {_type_name(instance)}")
         instance = dict(instance)
         try:
-            input_ = _take_str(instance, "input", required=False)
-            output = _take_str(instance, "output")
+            input_ = _take_str(ctx, instance, "input", required=False)
+            output = _take_str(ctx, instance, "output")
         except RecordError as exc:
             raise RecordError(f"instances[{k}]: {exc}") from None
         meta = dict(record)
@@ -171,11 +183,11 @@ def _gaokao_answer(answer: Any) -> str:
 
 def _gaokao(record: dict[str, Any], ctx: RecordContext) -> list[dict[str, Any]]:
     domain, rid = _domain(record, ctx), _own_id(record, ctx)
-    question = _take_str(record, "question")
+    question = _take_str(ctx, record, "question")
     if "answer" not in record:
         raise RecordError("missing field 'answer'")
     answer = _gaokao_answer(record["answer"])  # the raw answer stays in meta
-    analysis = _take_str(record, "analysis", required=False)
+    analysis = _take_str(ctx, record, "analysis", required=False)
     output = (analysis.strip() + "\n\n" if analysis and analysis.strip() else "") + f"答案：{answer}"
     meta = {**ctx.file_fields, **record}
     return [_row(ctx, meta, "instruction", id=rid or ctx.default_id(), domain=domain,
@@ -202,13 +214,13 @@ def _sharegpt(record: dict[str, Any], ctx: RecordContext) -> list[dict[str, Any]
     if not isinstance(turns, list) or not turns:
         raise RecordError(f"field {key!r} must be a non-empty list, got {_type_name(turns)}")
     messages = []
-    system = _take_str(record, "system", required=False)
+    system = _take_str(ctx, record, "system", required=False)
     if system:
         messages.append({"role": "system", "content": system})
     for k, turn in enumerate(turns):
         if not isinstance(turn, dict):
             raise RecordError(f"{key}[{k}] must be an object, got {_type_name(turn)}")
-        role, content = turn.get(role_key), turn.get(content_key)
+        role, content = turn.get(role_key), _scalar_text(ctx, turn.get(content_key))
         if not isinstance(role, str):
             raise RecordError(f"{key}[{k}].{role_key} must be a string, got {_type_name(role)}")
         if not isinstance(content, str):
@@ -222,7 +234,7 @@ def _text(record: dict[str, Any], ctx: RecordContext) -> list[dict[str, Any]]:
     fields = [ctx.text_field] if isinstance(ctx.text_field, str) else list(ctx.text_field)
     if not any(record.get(f) is not None for f in fields):
         raise RecordError(f"missing field {fields[0]!r}" if len(fields) == 1 else f"all of the text fields {fields} are missing")
-    parts = [_take_str(record, f, required=False) for f in fields]
+    parts = [_take_str(ctx, record, f, required=False) for f in fields]
     text = "\n\n".join(p for p in parts if p)
     return [_row(ctx, record, "text", id=rid or ctx.default_id(), domain=domain, text=text)]
 

@@ -3,8 +3,16 @@
 Readers never stop at a bad record: a line that is not valid JSON, not UTF-8, or
 not an object comes out as a :class:`BadRecord` with its line and error, and the
 good records around it come out as usual. A file that cannot be read past some
-point (truncated gzip, a JSON array broken in the middle, a corrupt Parquet file)
-gives one ``BadRecord`` for the unreadable rest.
+point (truncated gzip, a JSON array cut short, a corrupt Parquet file) gives one
+``BadRecord`` for the unreadable rest.
+
+A record longer than ``max_record_bytes`` (a JSON Lines or CSV line, an item of a JSON
+array, a top-level JSON value) is skipped while streaming, never held whole, and comes
+out as a ``BadRecord`` whose error starts with ``record_too_large`` and whose ``size`` is
+its length in bytes; reading goes on at the next record. JSON arrays and concatenated
+values are cut into records by the Rust splitter (:class:`assay._core.JsonSplitter`), each
+parsed by orjson; records found under an ``items_path`` of a format (a nested prefix)
+are read by ijson, without the limit.
 """
 from __future__ import annotations
 
@@ -18,7 +26,12 @@ from typing import Any, BinaryIO, Iterator
 import ijson
 import orjson
 
-__all__ = ["BadRecord", "RawRecord", "iter_csv", "iter_json", "text_stream"]
+__all__ = ["MAX_RECORD_BYTES", "BadRecord", "RawRecord", "iter_csv", "iter_json", "text_stream"]
+
+MAX_RECORD_BYTES = 64 << 20
+"""Default longest record (bytes) read; a longer one is quarantined as ``record_too_large``."""
+
+READ_BYTES = 1 << 20
 
 # Errors raised by decompressors and file reads when a file ends early or is damaged.
 STREAM_ERRORS: tuple[type[BaseException], ...] = (EOFError, zlib.error, OSError)
@@ -49,6 +62,38 @@ class BadRecord:
     line: int | None
     error: str
     raw: str | None = None
+    size: int | None = None
+    """Bytes of a record that was too large to read (``record_too_large``)."""
+
+
+def too_large(index: int | None, line: int | None, size: int, limit: int) -> BadRecord:
+    """The :class:`BadRecord` of a record skipped for its size."""
+    return BadRecord(index, line, f"record_too_large: the record has {size:,} bytes, over max_record_bytes "
+                                  f"({limit:,}); skipped without reading it", None, size)
+
+
+def bounded_lines(stream: BinaryIO, limit: int) -> Iterator[bytes | int]:
+    """The lines of ``stream`` (with their newline), each at most ``limit`` bytes before it;
+    a longer line is read past in 1 MiB pieces and comes out as its length (an int).
+
+    >>> import io
+    >>> list(bounded_lines(io.BytesIO(b"ab\\n" + b"x" * 10 + b"\\ncd"), 4))
+    [b'ab\\n', 10, b'cd']
+    """
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
+            continue
+        size = len(line)
+        while not line.endswith(b"\n"):
+            line = stream.readline(READ_BYTES)
+            if not line:
+                break
+            size += len(line)
+        yield size - (1 if line.endswith(b"\n") else 0)
 
 
 def _raw_text(data: bytes, limit: int = 1 << 20) -> str:
@@ -116,11 +161,16 @@ def _parses_alone(line: bytes, *, object_only: bool) -> bool:
     return isinstance(value, dict) or not object_only
 
 
-def _line_records(lines: Iterator[tuple[int, bytes]], items_path: str) -> Iterator[RawRecord | BadRecord]:
+def _line_records(lines: Iterator[tuple[int, bytes | int]], items_path: str,
+                  limit: int) -> Iterator[RawRecord | BadRecord]:
     """Records of newline-delimited JSON: one value per line, blank lines skipped."""
     index = 0
     path = [] if items_path == "item" else items_path.split(".")
     for line_no, line in lines:
+        if isinstance(line, int):
+            yield too_large(index, line_no, line, limit)
+            index += 1
+            continue
         stripped = line.strip()
         if not stripped:
             continue
@@ -151,7 +201,8 @@ def _first_byte(stream: io.BufferedReader) -> bytes:
         stream.read(len(head))
 
 
-def iter_json(stream: BinaryIO, items_path: str = "item") -> Iterator[RawRecord | BadRecord]:
+def iter_json(stream: BinaryIO, items_path: str = "item",
+              max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[RawRecord | BadRecord]:
     """Records of a JSON or JSON Lines stream; the layout comes from the content, not the
     file name (BELLE's ``eval_set.json`` is JSON Lines, and so are many Hugging Face files):
 
@@ -180,14 +231,19 @@ def iter_json(stream: BinaryIO, items_path: str = "item") -> Iterator[RawRecord 
             return
         prefix = items_path
         if first != b"[":
-            head = _head_lines(buffered, 2)
-            if first != b"{" or _line_delimited([line.strip() for line in head if line.strip()]):
-                for record in _line_records(_numbered(head, buffered), items_path):
+            head = _head_lines(buffered, 2, max_record_bytes)
+            oversized = any(isinstance(line, int) for line in head)
+            if first != b"{" or oversized or _line_delimited([line.strip() for line in head if line.strip()]):
+                lines = _numbered(head, bounded_lines(buffered, max_record_bytes))
+                for record in _line_records(lines, items_path, max_record_bytes):
                     line_no, index = record.line or line_no, (record.index or 0) + 1
                     yield record
                 return
-            buffered = io.BufferedReader(_Prepended(b"".join(head), buffered))
+            buffered = io.BufferedReader(_Prepended(b"".join(head), buffered))  # type: ignore[arg-type]
             prefix = "" if items_path == "item" else items_path
+        if prefix in ("", "item"):
+            yield from _split_records(buffered, max_record_bytes)
+            return
         for value in ijson.items(buffered, prefix, use_float=True, multiple_values=True):
             if isinstance(value, dict):
                 yield RawRecord(index, None, value)
@@ -202,12 +258,47 @@ def iter_json(stream: BinaryIO, items_path: str = "item") -> Iterator[RawRecord 
         yield BadRecord(index, line_no + 1 if line_no else None, f"file unreadable after {where}: {exc}")
 
 
-def _head_lines(stream: io.BufferedReader, filled: int) -> list[bytes]:
-    """Lines from the start of ``stream`` up to and including the ``filled``-th non-blank one."""
-    head: list[bytes] = []
-    while sum(1 for line in head if line.strip()) < filled:
-        line = stream.readline()
-        if not line:
+def _split_records(stream: BinaryIO, limit: int) -> Iterator[RawRecord | BadRecord]:
+    """The records of JSON arrays and concatenated values, cut by the Rust splitter."""
+    from assay._core import JsonSplitter
+
+    splitter = JsonSplitter(limit)
+    index = 0
+
+    def record(piece: bytes | int, last: bool) -> RawRecord | BadRecord:
+        if isinstance(piece, int):
+            return too_large(index, None, piece, limit)
+        try:
+            value = orjson.loads(piece)
+        except orjson.JSONDecodeError as exc:
+            if last:  # the text ended inside this value
+                return BadRecord(index, None, f"invalid JSON after record {index}: the file ends inside a value "
+                                              f"({exc}); the rest of the file is unreadable", _raw_text(piece))
+            return BadRecord(index, None, _utf8_error(piece) or f"invalid JSON: {exc}", _raw_text(piece))
+        if isinstance(value, dict):
+            return RawRecord(index, None, value)
+        return BadRecord(index, None, f"expected a JSON object, got {type(value).__name__}", _raw_text(piece))
+
+    while True:
+        chunk = stream.read(READ_BYTES)
+        if not chunk:
+            break
+        for piece in splitter.feed(chunk):
+            yield record(piece, False)
+            index += 1
+    for piece in splitter.finish():
+        yield record(piece, True)
+        index += 1
+
+
+def _head_lines(stream: io.BufferedReader, filled: int, limit: int) -> list[bytes | int]:
+    """Lines from the start of ``stream`` up to and including the ``filled``-th non-blank
+    one (a line over ``limit`` bytes as its length, see :func:`bounded_lines`)."""
+    head: list[bytes | int] = []
+    lines = bounded_lines(stream, limit)
+    while sum(1 for line in head if isinstance(line, int) or line.strip()) < filled:
+        line = next(lines, None)
+        if line is None:
             break
         head.append(line)
     return head
@@ -220,24 +311,50 @@ def _line_delimited(first_lines: list[bytes]) -> bool:
         len(first_lines) > 1 and _parses_alone(first_lines[1], object_only=True)))
 
 
-def _numbered(head: list[bytes], rest: BinaryIO) -> Iterator[tuple[int, bytes]]:
+def _numbered(head: list[bytes | int], rest: Iterator[bytes | int]) -> Iterator[tuple[int, bytes | int]]:
     yield from enumerate(head, 1)
     yield from enumerate(rest, len(head) + 1)
 
 
-def iter_csv(stream: BinaryIO, delimiter: str = ",") -> Iterator[RawRecord | BadRecord]:
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)(?=.)", re.S)
+_TOO_LARGE = "\ue000assay:record_too_large"  # stands in for a skipped line (a private-use character)
+
+
+def _csv_lines(stream: BinaryIO, limit: int, sizes: list[int]) -> Iterator[str]:
+    for line in bounded_lines(text_stream(stream), limit):
+        if isinstance(line, int):
+            sizes.append(line)
+            yield _TOO_LARGE + "\n"
+        else:
+            # a lone "\r" ends a line too (old Mac files), as in universal-newline reading
+            yield from _LONE_CR.split(line.decode("utf-8", errors="surrogateescape"))
+
+
+def iter_csv(stream: BinaryIO, delimiter: str = ",",
+             max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[RawRecord | BadRecord]:
     """Rows of a CSV/TSV stream with a header line, as dicts of strings.
 
     >>> import io
     >>> [r.value for r in iter_csv(io.BytesIO(b"text,n\\nhello,1\\n"))]
     [{'text': 'hello', 'n': '1'}]
     """
-    text = io.TextIOWrapper(text_stream(stream), encoding="utf-8", errors="surrogateescape", newline="")
-    reader = csv.reader(text, delimiter=delimiter)
+    sizes: list[int] = []
+    if csv.field_size_limit() < max_record_bytes:  # a field may be as long as a record
+        csv.field_size_limit(max_record_bytes)
+    reader = csv.reader(_csv_lines(stream, max_record_bytes, sizes), delimiter=delimiter)
     index = 0
     try:
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            yield BadRecord(None, 1, f"invalid CSV header line: {exc}; the file is unreadable")
+            return
         if header is None:
+            return
+        if header == [_TOO_LARGE]:
+            size = sizes.pop(0)
+            yield BadRecord(None, 1, f"record_too_large: the header line has {size:,} bytes, over max_record_bytes "
+                                     f"({max_record_bytes:,}); the file is unreadable", None, size)
             return
         if any(_SURROGATE.search(h) for h in header):
             yield BadRecord(None, 1, "invalid UTF-8 in the header line; the file is unreadable")
@@ -250,6 +367,10 @@ def iter_csv(stream: BinaryIO, delimiter: str = ",") -> Iterator[RawRecord | Bad
                 break
             except csv.Error as exc:
                 yield BadRecord(index, line, f"invalid CSV: {exc}")
+                index += 1
+                continue
+            if row == [_TOO_LARGE]:
+                yield too_large(index, line, sizes.pop(0), max_record_bytes)
                 index += 1
                 continue
             raw = delimiter.join(row)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from assay.errors import ConfigError
 from assay.io.formats import FORMATS
+from assay.io.readers import MAX_RECORD_BYTES
 from assay.pipeline.assemble import AssembleConfig
 from assay.steps import STEPS, Step, StepParams
 from assay.storage import StorageConfig
@@ -53,6 +54,12 @@ class InputConfig(_Strict):
     unique_ids: bool = True
     """Quarantine a record whose own id an earlier record of the same source has. Costs about
     50 bytes of memory per id; turn it off for huge inputs whose ids are known unique."""
+    max_record_bytes: int = Field(MAX_RECORD_BYTES, gt=0)
+    """Longest record read (a JSON Lines or CSV line, a JSON array item); a longer one is
+    skipped while streaming and quarantined as ``record_too_large``. Default 64 MiB."""
+    coerce_scalars: bool = False
+    """Read a number or boolean where a string is expected as its JSON text (``{"input": 5}``
+    gives ``"5"``) instead of quarantining the record; counted as ``coerced`` in the manifest."""
 
     @field_validator("source")
     @classmethod

@@ -210,7 +210,7 @@ def _run_segment(job: _UnitJob, unit: Any, repeated: set[int] | None) -> dict[st
     else:
         kept = _staged_writer(_segment_folder(staging, segment.closes), unit.tag)
     histogram = LengthHistogram()
-    rows_read = quarantined = 0
+    rows_read = quarantined = coerced = 0
     if segment.opens is None:
         inp = config.inputs[unit.input_index]
         quarantine = QuarantineWriter(staging / "quarantine", f"{unit.tag}.jsonl")
@@ -233,8 +233,8 @@ def _run_segment(job: _UnitJob, unit: Any, repeated: set[int] | None) -> dict[st
         writer.close()
     if segment.opens is None:
         quarantine.close()
-        rows_read, quarantined = reader.rows_read, quarantine.count
-    result = UnitResult(rows_read=rows_read, quarantined=quarantined, steps=counters,
+        rows_read, quarantined, coerced = reader.rows_read, quarantine.count, reader.coerced
+    result = UnitResult(rows_read=rows_read, quarantined=quarantined, steps=counters, coerced=coerced,
                         histogram=histogram.counts if segment.opens is None else [])
     return {"unit": unit.number, "result": result.model_dump_json()}
 

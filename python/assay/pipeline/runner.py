@@ -80,6 +80,7 @@ class UnitResult(BaseModel):
     rows_read: int
     quarantined: int
     steps: list[StepCounts]
+    coerced: int = 0
     histogram: list[int] = Field(default_factory=list)
     """Text lengths of the rows read, in the bins of :data:`LENGTH_EDGES`."""
 
@@ -237,7 +238,8 @@ def unit_reader(config: PipelineConfig, unit: WorkUnit, on_quarantine: Any, ids:
     inp = config.inputs[unit.input_index]
     return RecordReader(inp.path, inp.format, source=inp.source, domain=inp.domain, id_field=inp.id_field,
                         text_field=inp.text_field, domain_field=inp.domain_field, batch_rows=config.batch_rows,
-                        on_quarantine=on_quarantine, files=[unit.file], ids=ids)
+                        on_quarantine=on_quarantine, files=[unit.file], ids=ids,
+                        max_record_bytes=inp.max_record_bytes, coerce_scalars=inp.coerce_scalars)
 
 
 def with_row_keys(batches: Iterable[pa.RecordBatch], file_number: int,
@@ -274,7 +276,7 @@ def _run_unit(unit: WorkUnit, inp: Any, config: PipelineConfig, steps: StepRunne
         writer.close()
     quarantine.close()
     return UnitResult(rows_read=reader.rows_read, quarantined=quarantine.count, steps=counters,
-                      histogram=histogram.counts)
+                      histogram=histogram.counts, coerced=reader.coerced)
 
 
 def run_pipeline(
@@ -500,6 +502,7 @@ def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: l
         counts.rows_out += result.rows_kept
         counts.removed += sum(result.removed.values())
         counts.quarantined += result.quarantined
+        counts.coerced += result.coerced
     removed_total: Counter = sum((r.removed for r in results), Counter())
     kept = staging.files("kept", "u*.parquet")
 
@@ -556,6 +559,7 @@ def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: l
         removed=dict(sorted(removed_total.items())),
         quarantined=quarantined,
         upsampled=assembled.upsampled if assembled is not None else 0,
+        coerced=sum(r.coerced for r in results),
         sources=sources,
         steps=counters,
         assemble=assembled,

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from assay.console import expected_errors
+from assay.console import expected_errors, terminal_safe
 
 __all__ = ["train", "merge", "generate"]
 
@@ -49,7 +49,8 @@ def train(config: str, overrides: tuple[str, ...], resume: bool, dry_run: int | 
         if dry_run is not None:
             from assay.train.preview import format_previews, preview_examples
 
-            click.echo(format_previews(preview_examples(config, dry_run, list(overrides))))
+            # the examples are the shards' text: shown with their newlines, never their escapes
+            click.echo(terminal_safe(format_previews(preview_examples(config, dry_run, list(overrides))), newlines=True))
             return
         from assay.train.trainer import run_train
 

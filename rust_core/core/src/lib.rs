@@ -10,6 +10,7 @@ pub mod content_lid;
 pub mod error;
 pub mod hashing;
 pub mod exact;
+pub mod json_split;
 pub mod minhash;
 pub mod fasttext;
 pub mod quality;

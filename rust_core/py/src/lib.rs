@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 mod errors;
 mod hashing;
+mod json_split;
 mod minhash;
 mod fasttext;
 mod quality;
@@ -29,6 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(minhash::exact_key_hashes, m)?)?;
     m.add_class::<minhash::PyDedupIndex>()?;
     m.add_class::<minhash::PyExactIndex>()?;
+    m.add_class::<json_split::PyJsonSplitter>()?;
     m.add_class::<fasttext::FastTextModel>()?;
     m.add_function(wrap_pyfunction!(quality::apply_filters, m)?)?;
     m.add_function(wrap_pyfunction!(quality::quality_signals, m)?)?;
