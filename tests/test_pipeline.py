@@ -335,7 +335,7 @@ def test_every_step_adds_exactly_the_columns_it_declares(tmp_path):
     params = {"classify": {"model": str(assay.LID176_PATH), "label_column": "lid", "score_column": "lid_score"},
               "filter": {"filters": ["instruction"]}, "select": {"where": "chars > 10"}}
     assert set(STEPS) == {"text_stats", "normalize", "langid", "classify", "exact_dedup", "near_dedup", "filter",
-                          "select"}
+                          "select", "pii"}
     for name, cls in STEPS.items():
         step = cls(**params.get(name, {}))
         out = step(batch)

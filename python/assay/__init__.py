@@ -23,6 +23,7 @@ from assay.fasttext_model import LID176_PATH, FastTextModel, load_model
 from assay.io import RecordReader, read
 from assay.langid import langid
 from assay.manifest import Manifest
+from assay.pii import PII_KINDS, pii, redact_pii
 from assay.pipeline import PipelineError, load_pipeline, run_pipeline
 from assay.quality import apply_filter, apply_filters, quality_signals, row_languages
 from assay.report import write_report
@@ -37,6 +38,7 @@ __all__ = [
     "FastTextModel",
     "LID176_PATH",
     "Manifest",
+    "PII_KINDS",
     "PipelineError",
     "RECORD_SCHEMA",
     "RecordReader",
@@ -54,10 +56,12 @@ __all__ = [
     "load_pipeline",
     "minhash",
     "near_duplicates",
+    "pii",
     "polars",
     "quality_signals",
     "row_languages",
     "read",
+    "redact_pii",
     "run_pipeline",
     "set_threads",
     "shingles",

@@ -147,5 +147,9 @@ class JsonSplitter:
     def pending_bytes(self) -> int: ...
     @property
     def in_open_array(self) -> bool: ...
+def pii_spans(texts: Any, kinds: list[str], public_ips_only: bool) -> pa.Table:
+    """One row per match: ``row``, ``start``, ``end`` (character offsets), ``kind``, ``text``."""
+def pii_redact(texts: Any, kinds: list[str], public_ips_only: bool, replacement: str, seed: int) -> pa.Table:
+    """The redacted ``text``, ``pii_count`` and ``pii_kinds`` per row."""
 def _quality_words(text: str, language: str) -> list[str]:
     """The words the quality filters count (tests and debugging)."""

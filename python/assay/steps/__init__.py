@@ -159,3 +159,4 @@ from assay.steps import text_stats as _text_stats  # noqa: E402,F401
 from assay.steps import dedup as _dedup  # noqa: E402,F401
 from assay.steps import langid as _langid  # noqa: E402,F401
 from assay.steps import filter as _filter  # noqa: E402,F401
+from assay.steps import pii as _pii  # noqa: E402,F401

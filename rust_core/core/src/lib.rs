@@ -12,6 +12,7 @@ pub mod hashing;
 pub mod exact;
 pub mod json_split;
 pub mod minhash;
+pub mod pii;
 pub mod fasttext;
 pub mod quality;
 pub mod script;

@@ -9,6 +9,7 @@ mod errors;
 mod hashing;
 mod json_split;
 mod minhash;
+mod pii;
 mod fasttext;
 mod quality;
 mod text_stats;
@@ -31,6 +32,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<minhash::PyDedupIndex>()?;
     m.add_class::<minhash::PyExactIndex>()?;
     m.add_class::<json_split::PyJsonSplitter>()?;
+    m.add_function(wrap_pyfunction!(pii::pii_spans, m)?)?;
+    m.add_function(wrap_pyfunction!(pii::pii_redact, m)?)?;
     m.add_class::<fasttext::FastTextModel>()?;
     m.add_function(wrap_pyfunction!(quality::apply_filters, m)?)?;
     m.add_function(wrap_pyfunction!(quality::quality_signals, m)?)?;
