@@ -21,12 +21,22 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import pyarrow as pa
 
-__all__ = ["STREAM_BATCH_ROWS", "column_of", "is_stream", "per_batch", "row_ids_of", "stream_batches"]
+__all__ = ["STREAM_BATCH_ROWS", "column_of", "is_stream", "library_of", "per_batch", "row_ids_of", "stream_batches"]
 
 STREAM_BATCH_ROWS = 8192
 """Rows per batch read from a ``datasets.IterableDataset``."""
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def library_of(data: Any) -> str:
+    """The top-level package that defines ``data``'s type (``polars``, ``datasets``, ...), so that
+    a check for a library's types does not import that library.
+
+    >>> library_of(pa.table({"a": [1]}))
+    'pyarrow'
+    """
+    return type(data).__module__.split(".")[0]
 
 
 def is_stream(data: Any) -> bool:
@@ -38,7 +48,7 @@ def is_stream(data: Any) -> bool:
     """
     if isinstance(data, pa.RecordBatchReader):
         return True
-    if type(data).__module__.split(".")[0] == "datasets":
+    if library_of(data) == "datasets":
         import datasets
 
         return isinstance(data, datasets.IterableDataset)
@@ -115,7 +125,7 @@ def _to_arrow_table_like(data: Any) -> pa.Table | pa.RecordBatch | None:
     """Return data as a pyarrow Table/RecordBatch when it is table-shaped, else None."""
     if isinstance(data, (pa.Table, pa.RecordBatch)):
         return data
-    module = type(data).__module__.split(".")[0]
+    module = library_of(data)
     if module == "polars":
         import polars as pl
 
@@ -188,7 +198,7 @@ def column_of(data: Any, column: str = "text") -> Any:
                 f"column {column!r} not found; the data has columns {table.schema.names}"
             )
         return table.column(column)
-    if type(data).__module__.split(".")[0] == "pandas":
+    if library_of(data) == "pandas":
         return pa.Array.from_pandas(data)
     if hasattr(data, "__arrow_c_array__") or hasattr(data, "__arrow_c_stream__"):
         return data

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay import _core
-from assay._data import column_of, is_stream, per_batch, single_array, stream_batches
+from assay._data import column_of, is_stream, per_batch, stream_batches
 
 __all__ = ["PII_KINDS", "pii", "redact_pii"]
 
@@ -61,10 +61,10 @@ def pii(data: Any, kinds: Sequence[str] | None = None, *, column: str = "text",
     """
     chosen = _kinds(kinds)
     if not is_stream(data):
-        return _core.pii_spans(single_array(column_of(data, column)), chosen, public_ips_only)
+        return _core.pii_spans(column_of(data, column), chosen, public_ips_only)
     parts, offset = [], 0
     for batch in stream_batches(data):
-        found = _core.pii_spans(single_array(column_of(batch, column)), chosen, public_ips_only)
+        found = _core.pii_spans(column_of(batch, column), chosen, public_ips_only)
         parts.append(found.set_column(0, found.schema.field(0), pc.add(found.column("row"), offset)))
         offset += batch.num_rows
     return pa.concat_tables(parts) if parts else _core.pii_spans(pa.array([], pa.string()), chosen, True)

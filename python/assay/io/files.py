@@ -61,20 +61,20 @@ class MemoryInput:
     @property
     def size(self) -> int:
         """Arrow bytes of in-memory data (0 for a stream, whose size is unknown)."""
-        from assay._data import _to_arrow_table_like, is_stream
+        from assay._data import _to_arrow_table_like, is_stream, library_of
 
         if is_stream(self.data):
             return 0
-        if type(self.data).__module__.split(".")[0] == "datasets":
+        if library_of(self.data) == "datasets":
             return int(self.data.data.nbytes)
         return int(_to_arrow_table_like(self.data).nbytes)
 
     def batches(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """The data's record batches, at most ``batch_rows`` rows each (an active
         select/filter of a ``Dataset`` applied)."""
-        from assay._data import _to_arrow_table_like, is_stream, stream_batches
+        from assay._data import _to_arrow_table_like, is_stream, library_of, stream_batches
 
-        if is_stream(self.data) or type(self.data).__module__.split(".")[0] == "datasets":
+        if is_stream(self.data) or library_of(self.data) == "datasets":
             tables = stream_batches(self.data, batch_rows)  # a Dataset's batches come the same way
         else:
             table = _to_arrow_table_like(self.data)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from assay._data import _to_arrow_table_like, is_stream
+from assay._data import _to_arrow_table_like, is_stream, library_of
 from assay.io.files import MemoryInput
 from assay.pipeline.config import PipelineConfig, PipelineError
 
@@ -39,7 +39,7 @@ def data_fingerprint(data: Any) -> str | None:
     """
     if is_stream(data):
         return None
-    if type(data).__module__.split(".")[0] == "datasets":
+    if library_of(data) == "datasets":
         # datasets' fingerprint names the data and every transform applied to it; the indices
         # mapping of a select/filter is part of it.
         return str(data._fingerprint)
