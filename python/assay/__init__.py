@@ -17,6 +17,7 @@ import os
 from assay._core import RustPanic, __version__
 from assay.classifier import classify, train_classifier
 from assay.content_langid import langid_rows
+from assay.contamination import ContaminationIndex, contamination, redact_contamination
 from assay.dedup import DedupIndex, exact_duplicates, minhash, near_duplicates, shingles
 from assay.errors import AssayError, ConfigError, TrainError
 from assay.fasttext_model import LID176_PATH, FastTextModel, load_model
@@ -34,6 +35,7 @@ from assay import hf  # noqa: E402  (functions for datasets' Dataset.map)
 __all__ = [
     "AssayError",
     "ConfigError",
+    "ContaminationIndex",
     "DedupIndex",
     "FastTextModel",
     "LID176_PATH",
@@ -48,6 +50,7 @@ __all__ = [
     "apply_filter",
     "apply_filters",
     "classify",
+    "contamination",
     "exact_duplicates",
     "hf",
     "langid",
@@ -61,6 +64,7 @@ __all__ = [
     "quality_signals",
     "row_languages",
     "read",
+    "redact_contamination",
     "redact_pii",
     "run_pipeline",
     "set_threads",

@@ -147,6 +147,31 @@ class JsonSplitter:
     def pending_bytes(self) -> int: ...
     @property
     def in_open_array(self) -> bool: ...
+class ContaminationIndex:
+    """The n-grams of evaluation items (see :mod:`assay.contamination`)."""
+
+    @staticmethod
+    def build(ids: list[str], fields: list[Any], ngram: int, unit: str) -> ContaminationIndex:
+        """Item ``i`` is row ``i`` of every array in ``fields`` (nulls skipped), named ``ids[i]``."""
+    @staticmethod
+    def from_bytes(data: bytes) -> ContaminationIndex:
+        """The index ``to_bytes`` wrote; ``ValueError`` when damaged or foreign."""
+    def to_bytes(self) -> bytes: ...
+    def check(self, texts: Any) -> pa.Table:
+        """``contam_ngrams``, ``contam_fraction``, ``contam_eval_id`` per row."""
+    def redact(self, texts: Any, margin: int) -> pa.Table:
+        """The cut ``text`` (null stays null) and ``contam_cut`` per row."""
+    @property
+    def ngram(self) -> int: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def ids(self) -> list[str]: ...
+    @property
+    def item_sizes(self) -> list[int]: ...
+    @property
+    def memory_bytes(self) -> int: ...
+    def __len__(self) -> int: ...
 def pii_spans(texts: Any, kinds: list[str], public_ips_only: bool) -> pa.Table:
     """One row per match: ``row``, ``start``, ``end`` (character offsets), ``kind``, ``text``."""
 def pii_redact(texts: Any, kinds: list[str], public_ips_only: bool, replacement: str, seed: int) -> pa.Table:

@@ -20,10 +20,10 @@ first in :data:`PII_KINDS`. A replacement depends only on the match: the kind's 
 (``<EMAIL>``), or with ``replacement="hash"`` the placeholder and a keyed hash
 (``<EMAIL:1a2b3c4d>``: one value, one token, whatever the batch or thread).
 
->>> import assay
->>> assay.pii(["邮箱zhang@example.com，手机138 1234 5678"]).select(["kind", "text"]).to_pylist()
+>>> from assay.pii import pii, redact_pii  # also assay.pii and assay.redact_pii
+>>> pii(["邮箱zhang@example.com，手机138 1234 5678"]).select(["kind", "text"]).to_pylist()
 [{'kind': 'email', 'text': 'zhang@example.com'}, {'kind': 'phone_cn', 'text': '138 1234 5678'}]
->>> assay.redact_pii(["call +86-13812345678 or mail a@b.org"]).column("text").to_pylist()
+>>> redact_pii(["call +86-13812345678 or mail a@b.org"]).column("text").to_pylist()
 ['call <PHONE> or mail <EMAIL>']
 """
 from __future__ import annotations

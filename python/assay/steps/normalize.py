@@ -36,27 +36,32 @@ def _t2s() -> Callable[[str], str]:
     return converter.convert
 
 
-def map_text_fields(batch: pa.RecordBatch, apply: Callable[[pa.Array], pa.Array],
-                    skip: tuple[str, ...] = ()) -> pa.RecordBatch:
+def map_text_fields(batch: pa.RecordBatch, apply: Callable[..., pa.Array],
+                    skip: tuple[str, ...] = (), with_rows: bool = False) -> pa.RecordBatch:
     """``batch`` with ``apply`` run on every text field of the record schema
     (:data:`TEXT_COLUMNS` and the ``content`` of ``messages``) that it has, but ``skip``.
+    With ``with_rows``, ``apply(values, rows)`` is also told the batch row of each value (a
+    chat's turns all belong to its row).
 
     >>> import pyarrow as pa, pyarrow.compute as pc
     >>> b = pa.record_batch({"text": ["a"], "output": ["b"]})
     >>> map_text_fields(b, pc.utf8_upper, skip=("text",)).to_pylist()
     [{'text': 'a', 'output': 'B'}]
     """
+    def run(values: pa.Array, rows: Callable[[], pa.Array]) -> pa.Array:
+        return apply(values, rows()) if with_rows else apply(values)
+
     for name in TEXT_COLUMNS:
         if name in batch.schema.names and name not in skip:
-            batch = set_column(batch, name, apply(batch.column(name)))
+            batch = set_column(batch, name, run(batch.column(name), lambda: pa.array(range(batch.num_rows), pa.int64())))
     if "messages" in batch.schema.names and "messages" not in skip:
         messages = batch.column("messages")
         # Rebase the offsets onto the turns this (possibly sliced) array uses.
         first, last = messages.offsets[0].as_py(), messages.offsets[-1].as_py()
         offsets = pc.subtract(messages.offsets, pa.scalar(first, messages.offsets.type))
         turns = messages.values.slice(first, last - first)
-        rebuilt = pa.StructArray.from_arrays([turns.field("role"), apply(turns.field("content"))],
-                                             names=["role", "content"])
+        content = run(turns.field("content"), lambda: pc.list_parent_indices(messages).cast(pa.int64()))
+        rebuilt = pa.StructArray.from_arrays([turns.field("role"), content], names=["role", "content"])
         mask = messages.is_null() if messages.null_count else None
         batch = set_column(batch, "messages", pa.ListArray.from_arrays(offsets, rebuilt, type=messages.type, mask=mask))
     return batch

@@ -5,6 +5,7 @@
 //! that runs on rayon's global pool. The pyo3 layer (`rust_core/py`) only converts
 //! types, releases the GIL and maps errors.
 
+pub mod contam;
 pub mod content;
 pub mod content_lid;
 pub mod error;

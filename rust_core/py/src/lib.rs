@@ -5,6 +5,7 @@
 
 use pyo3::prelude::*;
 
+mod contam;
 mod errors;
 mod hashing;
 mod json_split;
@@ -32,6 +33,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<minhash::PyDedupIndex>()?;
     m.add_class::<minhash::PyExactIndex>()?;
     m.add_class::<json_split::PyJsonSplitter>()?;
+    m.add_class::<contam::PyContaminationIndex>()?;
     m.add_function(wrap_pyfunction!(pii::pii_spans, m)?)?;
     m.add_function(wrap_pyfunction!(pii::pii_redact, m)?)?;
     m.add_class::<fasttext::FastTextModel>()?;

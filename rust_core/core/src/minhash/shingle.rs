@@ -226,6 +226,11 @@ struct Builder<'a> {
     open_word: Option<u32>,
     /// The last token was an unspaced-script character.
     last_unspaced: bool,
+    /// When tracking sources: each token's byte range in the input (see
+    /// [`normalize_with_sources`]), and the input range of the segment being pushed.
+    sources: Option<&'a mut Vec<(u32, u32)>>,
+    segment: (u32, u32),
+    word_source: (u32, u32),
 }
 
 /// A character as its UTF-8 bytes packed little-endian into a u32 (first byte lowest), and
@@ -249,6 +254,9 @@ impl Builder<'_> {
     fn close_word(&mut self) {
         if let Some(start) = self.open_word.take() {
             self.out.tokens.push((start, self.out.text.len() as u32));
+            if let Some(sources) = self.sources.as_deref_mut() {
+                sources.push(self.word_source);
+            }
         }
     }
 
@@ -281,7 +289,9 @@ impl Builder<'_> {
                 }
                 self.open_word = Some(self.out.text.len() as u32);
                 self.last_unspaced = false;
+                self.word_source.0 = self.segment.0;
             }
+            self.word_source.1 = self.segment.1;
             self.write(c);
         } else if class == Class::Separator {
             self.close_word();
@@ -293,6 +303,9 @@ impl Builder<'_> {
             let start = self.out.text.len() as u32;
             self.write(c);
             self.out.tokens.push((start, self.out.text.len() as u32));
+            if let Some(sources) = self.sources.as_deref_mut() {
+                sources.push(self.segment);
+            }
             self.last_unspaced = true;
         }
         // Class::Dropped: nothing.
@@ -372,9 +385,31 @@ impl Builder<'_> {
 /// Normalize `text` into `out` (cleared first), splitting unspaced scripts into
 /// one token per character unless `unit` is `Word`.
 pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
+    normalize_tracked(text, unit, out, None)
+}
+
+/// [`normalize_into`], and the byte range in `text` that each token came from (pushed
+/// onto `sources`, cleared first): the characters whose normalization made the token, so
+/// a match found in normalized tokens can be cut out of the original text. Slower than
+/// `normalize_into` (no vectorized ASCII path); the tokens are the same.
+///
+/// ```
+/// use assay_core::minhash::shingle::{normalize_with_sources, Normalized, Unit};
+/// let (mut out, mut sources) = (Normalized::default(), Vec::new());
+/// normalize_with_sources("Hello, ＷＯＲＬＤ!", Unit::Auto, &mut out, &mut sources);
+/// assert_eq!(out.text, "hello world");
+/// assert_eq!(sources, [(0, 5), (7, 19)]);
+/// ```
+pub fn normalize_with_sources(text: &str, unit: Unit, out: &mut Normalized, sources: &mut Vec<(u32, u32)>) {
+    sources.clear();
+    normalize_tracked(text, unit, out, Some(sources))
+}
+
+fn normalize_tracked(text: &str, unit: Unit, out: &mut Normalized, sources: Option<&mut Vec<(u32, u32)>>) {
     out.text.clear();
     out.tokens.clear();
-    if text.is_ascii() {
+    let tracking = sources.is_some();
+    if text.is_ascii() && !tracking {
         #[cfg(target_arch = "x86_64")]
         {
             if ascii_avx2::available() {
@@ -391,6 +426,9 @@ pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
         split_unspaced: unit != Unit::Word,
         open_word: None,
         last_unspaced: false,
+        sources,
+        segment: (0, 0),
+        word_source: (0, 0),
     };
     let table = bmp::table();
     // NFKC segment by segment: a character with NFKC_Quick_Check=Yes and combining class
@@ -407,17 +445,19 @@ pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
             // A run of ASCII: each character is a boundary, and all but the run's last are
             // final at once (only the last can still combine with what follows).
             if let Some((start, first)) = pending {
+                builder.segment = (start as u32, at as u32);
                 builder.push_segment(&text[start..at], first, dirty, table);
             }
             let run_end = bytes[at..].iter().position(|&b| b >= 0x80).map_or(bytes.len(), |n| at + n);
             #[cfg(target_arch = "x86_64")]
             {
-                if run_end - at > VECTOR_ASCII_RUN && ascii_avx2::available() {
+                if run_end - at > VECTOR_ASCII_RUN && !tracking && ascii_avx2::available() {
                     builder.push_ascii_run(&bytes[at..run_end - 1]);
                     at = run_end - 1;
                 }
             }
             while at + 1 < run_end {
+                builder.segment = (at as u32, at as u32 + 1);
                 builder.push_ascii(bytes[at]);
                 at += 1;
             }
@@ -429,6 +469,7 @@ pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
         let c = text[at..].chars().next().unwrap();
         if table.get(c as usize).is_some_and(|info| info.nfkc_boundary()) {
             if let Some((start, first)) = pending {
+                builder.segment = (start as u32, at as u32);
                 builder.push_segment(&text[start..at], first, dirty, table);
             }
             pending = Some((at, c));
@@ -440,6 +481,7 @@ pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
         at += c.len_utf8();
     }
     if let Some((start, first)) = pending {
+        builder.segment = (start as u32, text.len() as u32);
         builder.push_segment(&text[start..], first, dirty, table);
     }
     builder.close_word();
@@ -788,7 +830,15 @@ mod tests {
     /// lowercase character classified with the Unicode property functions.
     fn reference_normalize(text: &str, unit: Unit) -> (String, Vec<(u32, u32)>) {
         let mut out = Normalized::default();
-        let mut builder = Builder { out: &mut out, split_unspaced: unit != Unit::Word, open_word: None, last_unspaced: false };
+        let mut builder = Builder {
+            out: &mut out,
+            split_unspaced: unit != Unit::Word,
+            open_word: None,
+            last_unspaced: false,
+            sources: None,
+            segment: (0, 0),
+            word_source: (0, 0),
+        };
         for c in text.nfkc() {
             for lower in c.to_lowercase() {
                 builder.push(lower);

@@ -164,19 +164,125 @@ fn is_digit(c: Option<char>) -> bool {
     c.is_some_and(|c| c.is_ascii_digit())
 }
 
-/// Every non-overlapping match of `re` whose surroundings `fits` accepts, trying again one
-/// character later when a match does not fit (a shorter match may start inside it).
-fn scan(text: &str, re: &Regex, mut fits: impl FnMut(usize, usize) -> Option<(usize, usize)>, out: &mut Vec<(usize, usize)>) {
+/// Where a kind's matches can be: byte ranges of the text that hold every match (a match
+/// never crosses a range's end), so the pattern runs on them alone.
+///
+/// Each kind's pattern is made of a few ASCII bytes (digits, separators, e-mail characters),
+/// so a match lies inside one maximal run of those bytes, and a run lacking what every
+/// match needs (an `@`, two colons, enough digits) is skipped without running the pattern.
+/// On web text this leaves a small part of the text to the patterns.
+struct Windows {
+    /// Runs of digits and `+ - . X x` and spaces, with their counts of digits and dots and
+    /// whether a `+` is in them.
+    numeric: Vec<(usize, usize, usize, usize, bool)>,
+    /// Runs of e-mail address bytes around each `@`.
+    email: Vec<(usize, usize)>,
+    /// Runs of hexadecimal digits, `:` and `.` holding at least two colons.
+    ipv6: Vec<(usize, usize)>,
+}
+
+fn is_numeric_byte(b: u8) -> bool {
+    b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'+' | b'.' | b'X' | b'x')
+}
+
+fn is_email_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-@".contains(&b)
+}
+
+fn is_ipv6_byte(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b':' || b == b'.'
+}
+
+/// The maximal runs of `member` bytes around each byte `is_anchor` accepts, in order.
+fn runs_around(bytes: &[u8], is_anchor: impl Fn(u8) -> bool, member: impl Fn(u8) -> bool) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
     let mut at = 0;
-    while at <= text.len() {
-        let Some(m) = re.find_at(text, at) else { break };
+    while let Some(offset) = bytes[at..].iter().position(|&b| is_anchor(b)) {
+        let anchor = at + offset;
+        let start = bytes[..anchor].iter().rposition(|&b| !member(b)).map_or(0, |p| p + 1);
+        let end = bytes[anchor..].iter().position(|&b| !member(b)).map_or(bytes.len(), |p| anchor + p);
+        runs.push((start.max(at), end));
+        at = end;
+        if at >= bytes.len() {
+            break;
+        }
+    }
+    runs
+}
+
+impl Windows {
+    fn of(text: &str, kinds: &[PiiKind]) -> Self {
+        let bytes = text.as_bytes();
+        let wants = |family: &[PiiKind]| kinds.iter().any(|k| family.contains(k));
+        let numeric = if wants(&[PiiKind::CnId, PiiKind::BankCard, PiiKind::PhoneCn, PiiKind::PhoneIntl, PiiKind::Ipv4]) {
+            runs_around(bytes, |b| b.is_ascii_digit(), is_numeric_byte)
+                .into_iter()
+                .map(|(s, e)| {
+                    let run = &bytes[s..e];
+                    let digits = run.iter().filter(|b| b.is_ascii_digit()).count();
+                    let dots = run.iter().filter(|&&b| b == b'.').count();
+                    (s, e, digits, dots, run.contains(&b'+'))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let email = if kinds.contains(&PiiKind::Email) { runs_around(bytes, |b| b == b'@', is_email_byte) } else { Vec::new() };
+        let ipv6 = if kinds.contains(&PiiKind::Ipv6) {
+            runs_around(bytes, |b| b == b':', is_ipv6_byte)
+                .into_iter()
+                .filter(|&(s, e)| bytes[s..e].iter().filter(|&&b| b == b':').count() >= 2)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Self { numeric, email, ipv6 }
+    }
+
+    /// The numeric runs with at least `digits` digits and `dots` dots (and a `+` if `plus`).
+    fn numeric(&self, digits: usize, dots: usize, plus: bool) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.numeric
+            .iter()
+            .filter(move |r| r.2 >= digits && r.3 >= dots && (r.4 || !plus))
+            .map(|r| (r.0, r.1))
+    }
+}
+
+/// [`scan`] inside each of `windows`.
+fn scan_windows(
+    text: &str,
+    windows: impl Iterator<Item = (usize, usize)>,
+    re: &Regex,
+    mut fits: impl FnMut(usize, usize) -> Option<(usize, usize)>,
+    out: &mut Vec<(usize, usize)>,
+) {
+    for (start, end) in windows {
+        scan(text, start, end, re, &mut fits, out);
+    }
+}
+
+/// Every non-overlapping match of `re` in `text[from..to]` whose surroundings in `text`
+/// `fits` accepts, trying again one character later when a match does not fit (a shorter
+/// match may start inside it).
+fn scan(
+    text: &str,
+    from: usize,
+    to: usize,
+    re: &Regex,
+    mut fits: impl FnMut(usize, usize) -> Option<(usize, usize)>,
+    out: &mut Vec<(usize, usize)>,
+) {
+    let haystack = &text[..to];
+    let mut at = from;
+    while at <= to {
+        let Some(m) = re.find_at(haystack, at) else { break };
         if let Some(span) = fits(m.start(), m.end()) {
             out.push(span);
             at = span.1.max(m.start() + 1);
         } else {
             at = m.start() + next_char(text, m.start()).map_or(1, char::len_utf8);
         }
-        while at < text.len() && !text.is_char_boundary(at) {
+        while at < to && !text.is_char_boundary(at) {
             at += 1;
         }
     }
@@ -186,12 +292,13 @@ fn digits_of(text: &str) -> Vec<u8> {
     text.bytes().filter(u8::is_ascii_digit).collect()
 }
 
-fn find_kind(text: &str, kind: PiiKind, config: &PiiConfig, out: &mut Vec<Span>) {
+fn find_kind(text: &str, kind: PiiKind, config: &PiiConfig, windows: &Windows, out: &mut Vec<Span>) {
     let p = patterns();
     let mut found = Vec::new();
     match kind {
-        PiiKind::Email => scan(
+        PiiKind::Email => scan_windows(
             text,
+            windows.email.iter().copied(),
             &p.email,
             |s, e| {
                 let before = prev_char(text, s);
@@ -202,8 +309,9 @@ fn find_kind(text: &str, kind: PiiKind, config: &PiiConfig, out: &mut Vec<Span>)
             },
             &mut found,
         ),
-        PiiKind::Ipv4 => scan(
+        PiiKind::Ipv4 => scan_windows(
             text,
+            windows.numeric(4, 3, false),
             &p.ipv4,
             |s, e| {
                 let before = prev_char(text, s);
@@ -218,8 +326,9 @@ fn find_kind(text: &str, kind: PiiKind, config: &PiiConfig, out: &mut Vec<Span>)
             },
             &mut found,
         ),
-        PiiKind::Ipv6 => scan(
+        PiiKind::Ipv6 => scan_windows(
             text,
+            windows.ipv6.iter().copied(),
             &p.ipv6,
             |s, mut e| {
                 let hex = |c: Option<char>| c.is_some_and(|c| c.is_ascii_hexdigit() || c == ':');
@@ -234,8 +343,9 @@ fn find_kind(text: &str, kind: PiiKind, config: &PiiConfig, out: &mut Vec<Span>)
             },
             &mut found,
         ),
-        PiiKind::PhoneCn => scan(
+        PiiKind::PhoneCn => scan_windows(
             text,
+            windows.numeric(11, 0, false),
             &p.phone_cn,
             |s, e| {
                 let before = prev_char(text, s);
@@ -243,8 +353,9 @@ fn find_kind(text: &str, kind: PiiKind, config: &PiiConfig, out: &mut Vec<Span>)
             },
             &mut found,
         ),
-        PiiKind::PhoneIntl => scan(
+        PiiKind::PhoneIntl => scan_windows(
             text,
+            windows.numeric(7, 0, true),
             &p.phone_intl,
             |s, e| {
                 let before = prev_char(text, s);
@@ -253,8 +364,9 @@ fn find_kind(text: &str, kind: PiiKind, config: &PiiConfig, out: &mut Vec<Span>)
             },
             &mut found,
         ),
-        PiiKind::CnId => scan(
+        PiiKind::CnId => scan_windows(
             text,
+            windows.numeric(15, 0, false),
             &p.cn_id,
             |s, e| {
                 let after = next_char(text, e);
@@ -263,8 +375,9 @@ fn find_kind(text: &str, kind: PiiKind, config: &PiiConfig, out: &mut Vec<Span>)
             },
             &mut found,
         ),
-        PiiKind::BankCard => scan(
+        PiiKind::BankCard => scan_windows(
             text,
+            windows.numeric(13, 0, false),
             &p.digits,
             |s, e| {
                 if is_digit(prev_char(text, s)) || !matches!(text.as_bytes()[s], b'2'..=b'6') {
@@ -285,6 +398,9 @@ fn find_kind(text: &str, kind: PiiKind, config: &PiiConfig, out: &mut Vec<Span>)
             &mut found,
         ),
         PiiKind::UrlCredentials => {
+            if !text.contains("://") || !text.contains('@') {
+                return;
+            }
             for caps in p.credentials.captures_iter(text) {
                 let m = caps.get(1).expect("the pattern has one group");
                 found.push((m.start(), m.end()));
@@ -304,8 +420,9 @@ fn find_kind(text: &str, kind: PiiKind, config: &PiiConfig, out: &mut Vec<Span>)
 /// ```
 pub fn find(text: &str, config: &PiiConfig) -> Vec<Span> {
     let mut spans = Vec::new();
+    let windows = Windows::of(text, &config.kinds);
     for &kind in &config.kinds {
-        find_kind(text, kind, config, &mut spans);
+        find_kind(text, kind, config, &windows, &mut spans);
     }
     spans.sort_by_key(|s| (s.start, s.kind, std::cmp::Reverse(s.end)));
     let mut kept: Vec<Span> = Vec::with_capacity(spans.len());
