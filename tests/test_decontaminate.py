@@ -191,7 +191,12 @@ def test_drop_removes_every_planted_row_and_no_clean_one(planted, tmp_path):
     assert manifest.rows_in == manifest.rows_out + len(expected)
     assert all(r["contam_fraction"] < 0.5 for r in kept.to_pylist())
     assert sum(1 for r in kept.to_pylist() if r["id"].startswith("clean-")) == clean
-    assert "contaminated" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    section = report[report.index('<section id="contamination">'):]
+    section = section[: section.index("</section>")]
+    sets = {i.split(":")[0] for _, i in expected.values()}
+    assert sets == {"gaokao-bench", "belle-eval"} and all(f"<td>{s}</td>" in section for s in sets)
+    assert f"{len(expected)} contaminated row(s) removed" in section
 
 
 def test_redact_cuts_the_copied_question_and_keeps_the_rest(planted, tmp_path):

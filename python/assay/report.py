@@ -68,6 +68,7 @@ def write_report(output_dir: str | Path, *, sample_rows: int = 3, sample_chars: 
         _languages_section(files),
         _sources_section(manifest, stats),
         _duplicates_section(manifest, files),
+        _contamination_section(manifest, files),
         _samples_section(manifest, files, colors, sample_rows, sample_chars),
         _columns_section(stats),
     ]
@@ -579,6 +580,40 @@ def _duplicates_section(manifest: Manifest, files: _OutputFiles) -> str:
     return _section("duplicates", "Duplicate clusters", "".join(parts))
 
 
+def _contamination_section(manifest: Manifest, files: _OutputFiles, top: int = 10) -> str:
+    """For each step that adds ``contam_eval_id``: the rows it removed per eval set and the eval
+    items most copied (from its rejects). No section when no step checks contamination."""
+    import polars as pl
+
+    steps = [(i, step) for i, step in enumerate(manifest.steps) if "contam_eval_id" in step.columns]
+    if not steps:
+        return ""
+    parts = []
+    for index, step in steps:
+        removed = step.removed.get("contaminated", 0)
+        parts.append(f"<h3>{index + 1}. {_e(step.step)} <small>{_n(removed)} contaminated row(s) removed of "
+                     f"{_n(step.rows_in)}</small></h3>")
+        frame = files.scan(_stage_rejects(files, index, step.step), ["contam_eval_id", "contam_fraction", "reason"])
+        if not removed:
+            parts.append(_note("no row holds enough of an evaluation item"))
+            continue
+        if frame is None:
+            parts.append(_note("the removed rows were not kept (output.rejects is false)"))
+            continue
+        frame = frame.filter(pl.col("reason") == "contaminated").with_columns(
+            pl.col("contam_eval_id").str.split(":").list.first().alias("eval_set"))
+        by_set = frame.group_by("eval_set").agg(pl.len().alias("rows")).sort(["rows", "eval_set"], descending=[True, False])
+        parts.append(_table(["eval set", "rows removed"],
+                            [[_e(r["eval_set"] or ""), _n(r["rows"])] for r in by_set.collect().to_dicts()]))
+        items = (frame.group_by("contam_eval_id")
+                 .agg(pl.len().alias("rows"), pl.col("contam_fraction").max().alias("largest"))
+                 .sort(["rows", "contam_eval_id"], descending=[True, False]).head(top).collect())
+        parts.append(_table(["eval item", "rows holding it", "largest share held"],
+                            [[_e(r["contam_eval_id"] or ""), _n(r["rows"]), _pct(r["largest"], 1.0)]
+                             for r in items.to_dicts()]))
+    return _section("contamination", "Contamination", "".join(parts))
+
+
 def _extra_columns(schema, limit: int = 6) -> list[str]:
     """Columns a step added that say something short about a row (numbers, flags, short labels)."""
     import pyarrow as pa
@@ -726,8 +761,9 @@ def _page(title: str, sections: list[str]) -> str:
     nav = " ".join(f'<a href="#{key}">{_e(label)}</a>' for key, label in (
         ("headline", "run"), ("accounting", "accounting"), ("funnel", "funnel"), ("lengths", "lengths"),
         ("languages", "languages"), ("sources", "sources"), ("duplicates", "duplicates"),
-        ("removed-samples", "removed rows"), ("columns", "columns")))
-    body = "\n".join(sections)
+        ("contamination", "contamination"), ("removed-samples", "removed rows"), ("columns", "columns"))
+        if key != "contamination" or any('<section id="contamination">' in s for s in sections))
+    body = "\n".join(s for s in sections if s)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{_e(title)}</title>\n'
             f"<style>{_STYLE}</style>\n</head>\n<body>\n<h1>{_e(title)}</h1>\n<nav>{nav}</nav>\n{body}\n</body>\n</html>\n")

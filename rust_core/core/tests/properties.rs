@@ -5,7 +5,10 @@
 //! properties` runs a longer fuzz.
 
 use arrow_array::{Array, Int64Array, StringArray};
+use assay_core::contam::index::CheckScratch;
+use assay_core::contam::{ContaminationIndex, NgramConfig};
 use assay_core::json_split::{JsonSplitter, Piece};
+use assay_core::minhash::shingle::{normalize_into, normalize_with_sources, Normalized};
 use assay_core::minhash::{sha1_hash32, shingles, MinHasher, Scheme, Scratch, Signatures, Unit};
 use assay_core::quality::kernel::{apply_filters, quality_signals_array};
 use assay_core::quality::{Filter, Language};
@@ -104,6 +107,45 @@ proptest! {
             let mut one = vec![u32::MAX; 32];
             hasher.signature_u32(text, &mut scratch, &mut one);
             prop_assert_eq!(&all[i * 32..(i + 1) * 32], &one[..]);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// The source-tracking normalizer (behind redaction) gives the fast path's tokens, and each
+    /// token's source range, normalized on its own, gives that token back.
+    #[test]
+    fn sources_normalize_to_the_same_tokens(text in text(), word in any::<bool>()) {
+        let unit = if word { Unit::Word } else { Unit::Auto };
+        let (mut fast, mut tracked, mut sources) = (Normalized::default(), Normalized::default(), Vec::new());
+        normalize_into(&text, unit, &mut fast);
+        normalize_with_sources(&text, unit, &mut tracked, &mut sources);
+        prop_assert_eq!(&fast.text, &tracked.text);
+        prop_assert_eq!(&fast.tokens, &tracked.tokens);
+        prop_assert_eq!(sources.len(), fast.tokens.len());
+        // In order (one input segment whose normalization holds two tokens gives both its range).
+        for pair in sources.windows(2) {
+            prop_assert!(pair[0].0 <= pair[1].0 && pair[0].1 <= pair[1].1);
+        }
+    }
+
+    /// A text checked against an index of itself holds all of it; cutting the matched spans
+    /// leaves no n-gram of it; nothing panics.
+    #[test]
+    fn an_item_is_found_in_itself_and_cut_away(text in text(), ngram in 1usize..6) {
+        let config = NgramConfig { ngram, ..NgramConfig::default() };
+        let index = ContaminationIndex::build(vec!["x".into()], &[vec![text.clone()]], config).unwrap();
+        let mut scratch = CheckScratch::default();
+        let hit = index.check(&text, &mut scratch);
+        if index.item_sizes()[0] > 0 {
+            prop_assert_eq!(hit.fraction, 1.0);
+            let spans = index.matched_spans(&text, 0, &mut scratch);
+            let (cut, _) = assay_core::contam::index::cut_spans(&text, &spans);
+            prop_assert_eq!(index.check(&cut, &mut scratch).ngrams, 0);
+        } else {
+            prop_assert_eq!(hit.item, None);
         }
     }
 }

@@ -219,7 +219,8 @@ pub struct Normalized {
 }
 
 /// A token builder: appends characters to the normalized text.
-struct Builder<'a> {
+/// `TRACK`: record each token's input range (`sources`); compiled out when false.
+struct Builder<'a, const TRACK: bool> {
     out: &'a mut Normalized,
     split_unspaced: bool,
     /// The open word token's start, when one is open.
@@ -249,13 +250,15 @@ impl Utf8 {
     }
 }
 
-impl Builder<'_> {
+impl<const TRACK: bool> Builder<'_, TRACK> {
     #[inline(always)]
     fn close_word(&mut self) {
         if let Some(start) = self.open_word.take() {
             self.out.tokens.push((start, self.out.text.len() as u32));
-            if let Some(sources) = self.sources.as_deref_mut() {
-                sources.push(self.word_source);
+            if TRACK {
+                if let Some(sources) = self.sources.as_deref_mut() {
+                    sources.push(self.word_source);
+                }
             }
         }
     }
@@ -289,9 +292,13 @@ impl Builder<'_> {
                 }
                 self.open_word = Some(self.out.text.len() as u32);
                 self.last_unspaced = false;
-                self.word_source.0 = self.segment.0;
+                if TRACK {
+                    self.word_source.0 = self.segment.0;
+                }
             }
-            self.word_source.1 = self.segment.1;
+            if TRACK {
+                self.word_source.1 = self.segment.1;
+            }
             self.write(c);
         } else if class == Class::Separator {
             self.close_word();
@@ -303,8 +310,10 @@ impl Builder<'_> {
             let start = self.out.text.len() as u32;
             self.write(c);
             self.out.tokens.push((start, self.out.text.len() as u32));
-            if let Some(sources) = self.sources.as_deref_mut() {
-                sources.push(self.segment);
+            if TRACK {
+                if let Some(sources) = self.sources.as_deref_mut() {
+                    sources.push(self.segment);
+                }
             }
             self.last_unspaced = true;
         }
@@ -385,7 +394,7 @@ impl Builder<'_> {
 /// Normalize `text` into `out` (cleared first), splitting unspaced scripts into
 /// one token per character unless `unit` is `Word`.
 pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
-    normalize_tracked(text, unit, out, None)
+    normalize_tracked::<false>(text, unit, out, None)
 }
 
 /// [`normalize_into`], and the byte range in `text` that each token came from (pushed
@@ -402,14 +411,13 @@ pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
 /// ```
 pub fn normalize_with_sources(text: &str, unit: Unit, out: &mut Normalized, sources: &mut Vec<(u32, u32)>) {
     sources.clear();
-    normalize_tracked(text, unit, out, Some(sources))
+    normalize_tracked::<true>(text, unit, out, Some(sources))
 }
 
-fn normalize_tracked(text: &str, unit: Unit, out: &mut Normalized, sources: Option<&mut Vec<(u32, u32)>>) {
+fn normalize_tracked<const TRACK: bool>(text: &str, unit: Unit, out: &mut Normalized, sources: Option<&mut Vec<(u32, u32)>>) {
     out.text.clear();
     out.tokens.clear();
-    let tracking = sources.is_some();
-    if text.is_ascii() && !tracking {
+    if text.is_ascii() && !TRACK {
         #[cfg(target_arch = "x86_64")]
         {
             if ascii_avx2::available() {
@@ -421,7 +429,7 @@ fn normalize_tracked(text: &str, unit: Unit, out: &mut Normalized, sources: Opti
         normalize_ascii(text.as_bytes(), out);
         return;
     }
-    let mut builder = Builder {
+    let mut builder = Builder::<TRACK> {
         out,
         split_unspaced: unit != Unit::Word,
         open_word: None,
@@ -451,7 +459,7 @@ fn normalize_tracked(text: &str, unit: Unit, out: &mut Normalized, sources: Opti
             let run_end = bytes[at..].iter().position(|&b| b >= 0x80).map_or(bytes.len(), |n| at + n);
             #[cfg(target_arch = "x86_64")]
             {
-                if run_end - at > VECTOR_ASCII_RUN && !tracking && ascii_avx2::available() {
+                if run_end - at > VECTOR_ASCII_RUN && !TRACK && ascii_avx2::available() {
                     builder.push_ascii_run(&bytes[at..run_end - 1]);
                     at = run_end - 1;
                 }
@@ -830,7 +838,7 @@ mod tests {
     /// lowercase character classified with the Unicode property functions.
     fn reference_normalize(text: &str, unit: Unit) -> (String, Vec<(u32, u32)>) {
         let mut out = Normalized::default();
-        let mut builder = Builder {
+        let mut builder = Builder::<false> {
             out: &mut out,
             split_unspaced: unit != Unit::Word,
             open_word: None,
