@@ -333,9 +333,10 @@ def test_every_step_adds_exactly_the_columns_it_declares(tmp_path):
     batch = assay.read(SAMPLES / "belle" / "eval_set.json", format="belle", source="b").read_all().slice(0, 200)
     batch = batch.combine_chunks().to_batches()[0]
     params = {"classify": {"model": str(assay.LID176_PATH), "label_column": "lid", "score_column": "lid_score"},
-              "filter": {"filters": ["instruction"]}, "select": {"where": "chars > 10"}}
+              "filter": {"filters": ["instruction"]}, "select": {"where": "chars > 10"},
+              "decontaminate": {"eval": ["belle-eval"], "action": "redact"}}
     assert set(STEPS) == {"text_stats", "normalize", "langid", "classify", "exact_dedup", "near_dedup", "filter",
-                          "select", "pii"}
+                          "select", "pii", "decontaminate"}
     for name, cls in STEPS.items():
         step = cls(**params.get(name, {}))
         out = step(batch)
