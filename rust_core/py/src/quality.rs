@@ -94,3 +94,26 @@ pub fn _quality_words(text: &str, language: &str) -> PyResult<Vec<String>> {
     let language = parse_language(language)?;
     Ok(assay_core::quality::tokenize::words(text, language).into_iter().map(str::to_string).collect())
 }
+
+/// mtld(texts, language, threshold) -> pyarrow.Table of `mtld` and `mtld_words` per row.
+#[pyfunction]
+pub fn mtld(py: Python<'_>, texts: pyo3_arrow::input::AnyArray, language: &str, threshold: f64) -> pyo3_arrow::error::PyArrowResult<Py<PyAny>> {
+    let language = parse_language(language)?;
+    if !(0.0..1.0).contains(&threshold) {
+        return Err(PyValueError::new_err(format!("threshold must be in [0, 1), got {threshold}")).into());
+    }
+    let chunks = texts.into_chunked_array()?.into_inner().0;
+    let batches: Vec<arrow_array::RecordBatch> = crate::errors::run_detached(py, move || {
+        chunks.iter().map(|c| assay_core::lexical::mtld_array(c.as_ref(), language, threshold)).collect()
+    })?;
+    let schema = assay_core::lexical::mtld_array(&arrow_array::StringArray::from(Vec::<&str>::new()), language, threshold)
+        .map_err(crate::errors::to_py_err)?
+        .schema();
+    Ok(pyo3_arrow::PyTable::try_new(batches, schema)?.into_pyarrow(py)?.unbind())
+}
+
+/// _mtld_words(text, language) -> list[str]: the words MTLD counts (tests and debugging).
+#[pyfunction]
+pub fn _mtld_words(text: &str, language: &str) -> PyResult<Vec<String>> {
+    Ok(assay_core::lexical::mtld_words(text, parse_language(language)?))
+}

