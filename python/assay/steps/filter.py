@@ -22,7 +22,7 @@ from typing import Any, Literal, Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import AliasChoices, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_validator
 
 from assay.quality import FILTERS, apply_filters, quality_signals
 from assay.stats import TEXT_STATS_COLUMNS
@@ -130,6 +130,14 @@ class SelectParams(StepParams):
     ``text_stats`` measures (``chars``, ``words``, ...) may be used without a
     ``text_stats`` step before."""
     reason: str = "select"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rules_rank_at_assembly(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "rule" in data:
+            raise ValueError("a selection rule ranks every row of the run, so it runs where all rows are: "
+                             "write it as assemble: {select: {rule: ..., top_k: ...}} (see assay.selection.rules)")
+        return data
 
     @field_validator("expr")
     @classmethod
