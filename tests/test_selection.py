@@ -4,6 +4,7 @@ scikit-learn's NearestNeighbors, the reward score against the model called direc
 import gzip
 import json
 import math
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -259,3 +260,80 @@ def test_rules_and_their_errors(tmp_path):
 
     with pytest.raises(ValueError, match="assemble: {select"):
         STEPS["select"](rule="longest")
+
+
+def test_ols_fit_equals_statsmodels():
+    import statsmodels.api as sm
+
+    from assay.selection.mine import fit_rule
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(20, 3)) * [1.0, 10.0, 0.1]
+    y = np.exp(0.3 + x @ [0.05, -0.01, 0.4] + rng.normal(scale=0.02, size=20))
+    ours = fit_rule(x, y, ["a", "b", "c"])
+    theirs = sm.OLS(np.log(y), sm.add_constant(x)).fit()
+    assert ours.coefficients == pytest.approx(theirs.params.tolist(), rel=1e-9)
+    assert ours.standard_errors == pytest.approx(theirs.bse.tolist(), rel=1e-9)
+    assert ours.p_values == pytest.approx(theirs.pvalues.tolist(), rel=1e-6, abs=1e-12)
+    assert ours.r2 == pytest.approx(theirs.rsquared) and ours.r2_adjusted == pytest.approx(theirs.rsquared_adj)
+    from statsmodels.stats.outliers_influence import variance_inflation_factor
+
+    design = sm.add_constant(x)
+    assert [ours.vif[n] for n in "abc"] == pytest.approx([variance_inflation_factor(design, j) for j in (1, 2, 3)])
+    press = sum((r / (1 - h)) ** 2 for r, h in zip(theirs.resid, theirs.get_influence().hat_matrix_diag))
+    assert ours.r2_leave_one_out == pytest.approx(1 - press / np.sum((np.log(y) - np.log(y).mean()) ** 2))
+
+
+def test_assay_mine_end_to_end_and_resume(tiny_lm, tmp_path):
+    from click.testing import CliRunner
+
+    from assay.cli import main
+
+    pool = tmp_path / "pool.yaml"
+    pool.write_text(
+        f'name: pool\ninputs:\n  - {{path: "{SAMPLES}/seed_tasks/alpaca_seed_tasks.jsonl", format: seed_tasks, source: alpaca}}\n'
+        f'  - {{path: "{SAMPLES}/belle/zh_seed_tasks.json", format: seed_tasks, source: belle}}\n'
+        f'steps:\n  - score: {{indicators: [len_response, mtld], model: "{tiny_lm}", device: cpu}}\n'
+        f'output: {{dir: "{tmp_path / "pool"}"}}\n')
+    assay.run_pipeline(pool)
+    evalset = tmp_path / "eval.yaml"
+    evalset.write_text(f'name: eval\ninputs:\n  - {{path: "{SAMPLES}/flan_cot/creak_train.json", format: alpaca, '
+                       f'source: flan}}\nsteps: []\noutput: {{dir: "{tmp_path / "eval"}"}}\n')
+    assay.run_pipeline(evalset)
+    config = tmp_path / "mine.yaml"
+    config.write_text(f"""
+pool: {tmp_path / "pool"}
+eval: {tmp_path / "eval"}
+indicators: [len_response, mtld]
+subsets: {{count: 8, min_size: 20, max_size: 120, seed: 1}}
+train:
+  model: {{path: "{tiny_lm}"}}
+  tokenizer: "{tiny_lm}"
+  data: {{template: chatml, max_length: 384, packing: true, eval_max_examples: 32}}
+  method: lora
+  train: {{steps: 4, batch_size: 4, lr: 1.0e-3, log_every: 2, device: cpu}}
+search: {{trials: 3, min_size: 10}}
+output: {tmp_path / "mine"}
+""")
+    result = CliRunner().invoke(main, ["mine", str(config)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "mine"
+    subsets = [json.loads(line) for line in (out / "subsets.jsonl").read_text().splitlines()]
+    trials = [json.loads(line) for line in (out / "trials.jsonl").read_text().splitlines()]
+    assert len(subsets) == 8 and all(s["eval_loss"] > 0 for s in subsets)
+    assert 1 <= len(trials) <= 3 and json.loads((out / "curve.json").read_text())
+    from assay.selection.rules import resolve_rule
+
+    rule = resolve_rule(str(out / "rule.yaml"))
+    assert set(rule.terms) == {"len_response", "mtld"}
+    fit = json.loads((out / "fit.json").read_text())
+    assert fit["names"] == ["intercept", "len_response", "mtld"] and len(fit["residuals"]) == 8
+    report = (out / "report.html").read_text()
+    assert "Fitted rule" in report and "Eval loss against subset size" in report and "<svg" in report
+    # a second run refuses the folder; --resume finds every subset and trial done and trains nothing
+    assert CliRunner().invoke(main, ["mine", str(config)]).exit_code != 0
+    again = CliRunner().invoke(main, ["mine", str(config), "--resume"])
+    assert again.exit_code == 0, again.output
+    assert not re.search(r"^(subset \d+|trial):", again.output, re.M)  # nothing trained again
+    assert (out / "subsets.jsonl").read_text().count("\n") == 8
+    assert resolve_rule(str(out / "rule.yaml")) == rule

@@ -192,6 +192,34 @@ def report(output_dir: str, sample_rows: int, sample_chars: int) -> None:
     click.echo(str(path))
 
 
+@main.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--resume", is_flag=True, help="Continue the run in the config's output folder: finished subsets "
+                                              "and size trials are kept, the rest is run.")
+@click.option("--debug", is_flag=True, help="Show the Python traceback of an error instead of one 'error:' line.")
+def mine(config: str, resume: bool, debug: bool) -> None:
+    """Fit a selection rule on your data (InstructMining), then search the subset size.
+
+    CONFIG (YAML) names a scored pool (shards of a run with a `score` step), an evaluation
+    set, the indicators, how many random subsets to fine-tune on, an `assay train` config
+    and the size search. Writes OUTPUT/rule.yaml (for `assemble: {select: {rule: ...}}`),
+    fit.json, subsets.jsonl, trials.jsonl, curve.json and report.html. See
+    docs/selection.md.
+    """
+    from assay.train.cli import _quiet_transformers
+
+    _quiet_transformers()
+    with expected_errors(debug):
+        from assay.selection.mine import run_mine
+
+        result = run_mine(config, resume=resume, log=lambda line: click.echo(terminal_safe(line)))
+    fit = result["fit"]
+    click.echo(f"rule: {Path(result['output']) / 'rule.yaml'}  (R² {fit.r2:.3f}, leave-one-out {fit.r2_leave_one_out:.3f})")
+    if result["curve"]:
+        best = min(result["curve"], key=lambda c: c["eval_loss"])
+        click.echo(f"best size: top {best['size']:,} rows by the rule, eval loss {best['eval_loss']:.4f}")
+
+
 # The trainer's commands (torch is imported only when one of them runs).
 from assay.train.cli import generate, merge, train  # noqa: E402
 
