@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assay.errors import ConfigError
 
-__all__ = ["MineConfig", "OlsFit", "fit_rule", "load_mine_config", "run_mine"]
+__all__ = ["MineConfig", "OlsFit", "fine_tune_eval_loss", "fit_rule", "load_mine_config", "run_mine"]
 
 
 class _Section(BaseModel):
@@ -164,6 +164,27 @@ def fit_rule(means: np.ndarray, losses: np.ndarray, names: list[str]) -> OlsFit:
                   residuals=residuals.tolist(), fitted=fitted.tolist())
 
 
+def fine_tune_eval_loss(rows: pa.Table, train: dict[str, Any], eval_shards: str | list[str], folder: Path) -> float:
+    """Fine-tune with the bundled trainer (``train``: an ``assay train`` config without
+    ``data.train``, ``data.eval`` and ``output``) on ``rows`` in ``folder``; the eval loss."""
+    from assay.train.trainer import Trainer
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    pq.write_table(rows, folder / "train.parquet")
+    raw = json.loads(json.dumps(train))
+    raw.setdefault("data", {})
+    raw["data"].update(train=str(folder / "train.parquet"), eval=eval_shards)
+    raw["output"] = {"dir": str(folder / "run"), "tensorboard": False, "progress": False}
+    records = Trainer(raw).train()
+    losses = [r["eval_loss"] for r in records if "eval_loss" in r]
+    if not losses:
+        raise ConfigError("train: the fine-tune logged no eval loss: no example of the eval set keeps a "
+                          "response within train.data.max_length tokens")
+    shutil.rmtree(folder / "run", ignore_errors=True)  # checkpoints are not needed, the loss is
+    return float(losses[-1])
+
+
 def _records(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
@@ -196,24 +217,7 @@ class _Miner:
         self.eval_shards = [str(f) for f in resolve_shards(cfg.eval, "eval")]
 
     def fine_tune(self, name: str, rows: pa.Table) -> float:
-        """Train on ``rows`` in ``out/name`` and return the eval loss (kept for resumption)."""
-        from assay.train.trainer import Trainer
-
-        folder = self.out / name
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        pq.write_table(rows, folder / "train.parquet")
-        raw = json.loads(json.dumps(self.cfg.train))
-        raw.setdefault("data", {})
-        raw["data"].update(train=str(folder / "train.parquet"), eval=self.eval_shards)
-        raw["output"] = {"dir": str(folder / "run"), "tensorboard": False, "progress": False}
-        records = Trainer(raw).train()
-        losses = [r["eval_loss"] for r in records if "eval_loss" in r]
-        if not losses:
-            raise ConfigError("train: the fine-tune logged no eval loss: no example of the eval set keeps a "
-                              "response within train.data.max_length tokens")
-        shutil.rmtree(folder / "run", ignore_errors=True)  # checkpoints are not needed, the loss is
-        return float(losses[-1])
+        return fine_tune_eval_loss(rows, self.cfg.train, self.eval_shards, self.out / name)
 
     def draw_subsets(self) -> list[dict[str, Any]]:
         c = self.cfg.subsets
