@@ -22,13 +22,14 @@ import gzip
 import json
 import os
 import platform
-import statistics
 import time
 from pathlib import Path
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # one core each, before the Rust pool starts
 
 import pyarrow as pa  # noqa: E402
+
+from _timing import timed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 REUTERS = ROOT.parent / "shared" / "data" / "web" / "reuters21578.jsonl.gz"
@@ -46,16 +47,6 @@ def rss_bytes() -> int:
     with open("/proc/self/status") as f:
         line = next(line for line in f if line.startswith("VmRSS:"))
     return int(line.split()[1]) * 1024
-
-
-def timed(fn, runs: int) -> tuple[float, float, object]:
-    result = fn()  # warm-up
-    seconds = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = fn()
-        seconds.append(time.perf_counter() - t0)
-    return statistics.median(seconds), max(seconds), result
 
 
 def main() -> None:

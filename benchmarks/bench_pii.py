@@ -23,13 +23,14 @@ import gzip
 import json
 import os
 import platform
-import statistics
 import time
 from pathlib import Path
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # one core each, before the Rust pool starts
 
 import pyarrow as pa  # noqa: E402
+
+from _timing import timed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 REUTERS = ROOT.parent / "shared" / "data" / "web" / "reuters21578.jsonl.gz"
@@ -93,16 +94,6 @@ def planted(seed: int = 0, each: int = 200) -> tuple[list[tuple[str, str, str]],
         negatives.append(sentence(body + rng.choice([c for c in "0123456789X" if c != good])))
         negatives.append(sentence(f"192.168.{rng.randrange(256)}.{rng.randrange(1, 255)}"))
     return positives, negatives
-
-
-def timed(fn, runs: int) -> tuple[float, float, object]:
-    result = fn()  # warm-up
-    seconds = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = fn()
-        seconds.append(time.perf_counter() - t0)
-    return statistics.median(seconds), max(seconds), result
 
 
 def main() -> None:
