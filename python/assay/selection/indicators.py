@@ -208,11 +208,10 @@ def _model_indicators(rows, pairs, wanted, columns, reasons, *, model, template,
     for name, question in lm.QUESTIONS.items():
         if name not in wanted:
             continue
-        asked = [i for i, (_, r) in enumerate(pairs) if r.strip()]
-        texts = [question.format(prompt=pairs[i][0] or "", response=pairs[i][1]) for i in asked]
-        fits = [i for i, t in zip(asked, texts) if len(tok.encode(t)) <= max_length]
-        scores = lm.yes_probability(scorer, tok, [question.format(prompt=pairs[i][0] or "", response=pairs[i][1])
-                                                  for i in fits], template, batch_size=batch_size, progress=bar.advance)
+        asked = {i: question.format(prompt=p or "", response=r) for i, (p, r) in enumerate(pairs) if r.strip()}
+        fits = [i for i, text in asked.items() if len(tok.encode(text)) <= max_length]
+        scores = lm.yes_probability(scorer, tok, [asked[i] for i in fits], template, batch_size=batch_size,
+                                    progress=bar.advance)
         out = [None] * len(rows)
         for i, s in zip(fits, scores):
             out[i] = s

@@ -71,7 +71,7 @@ fn one_pass<'a>(words: impl Iterator<Item = &'a str>, total: usize, distinct: us
 /// use assay_core::lexical::mtld;
 /// let words: Vec<&str> = "a b a b a b c d".split(' ').collect();
 /// assert_eq!(mtld(&words, 0.72), Some(6.0)); // forward 8 / 2 factors, backward 8 / 1
-/// assert_eq!(mtld(&[], 0.72), None);
+/// assert_eq!(mtld::<&str>(&[], 0.72), None);
 /// ```
 pub fn mtld<S: AsRef<str>>(words: &[S], threshold: f64) -> Option<f64> {
     if words.is_empty() {

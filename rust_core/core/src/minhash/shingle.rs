@@ -407,7 +407,7 @@ pub fn normalize_into(text: &str, unit: Unit, out: &mut Normalized) {
 /// let (mut out, mut sources) = (Normalized::default(), Vec::new());
 /// normalize_with_sources("Hello, ＷＯＲＬＤ!", Unit::Auto, &mut out, &mut sources);
 /// assert_eq!(out.text, "hello world");
-/// assert_eq!(sources, [(0, 5), (7, 19)]);
+/// assert_eq!(sources, [(0, 5), (7, 22)]);
 /// ```
 pub fn normalize_with_sources(text: &str, unit: Unit, out: &mut Normalized, sources: &mut Vec<(u32, u32)>) {
     sources.clear();
