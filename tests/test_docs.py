@@ -74,6 +74,10 @@ def test_every_yaml_example_parses(tmp_path, where, block):
         from assay.storage import StorageConfig
 
         StorageConfig(**data["storage"])
+    elif "pool" in data:  # an assay mine config
+        from assay.selection.mine import MineConfig
+
+        MineConfig(**data)
     else:
         pytest.fail(f"{where}: a YAML example of unknown kind: {sorted(data)}")
 

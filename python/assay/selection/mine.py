@@ -81,6 +81,11 @@ class MineConfig(_Section):
     def _train_section(self) -> MineConfig:
         if "output" in self.train or "train" in self.train.get("data", {}) or "eval" in self.train.get("data", {}):
             raise ValueError("train: leave out output, data.train and data.eval: assay mine sets them per subset")
+        from assay.train.config import load_config_dict
+
+        # the same checks assay train makes, with this run's data and output filled in
+        load_config_dict({**self.train, "data": {**self.train.get("data", {}), "train": "<subset>"},
+                          "output": {"dir": "<subset run>"}})
         if self.subsets.count <= len(self.indicators) + 1:
             raise ValueError(f"subsets.count ({self.subsets.count}) must exceed the number of indicators + 1 "
                              f"({len(self.indicators) + 1}) to fit and test a rule")
