@@ -151,7 +151,7 @@ def main() -> None:
     n = args.size
     picks = {
         "rule (mined)": selected(df, SelectionConfig(rule=resolve_rule(str(work / "mine" / "rule.yaml")), top_k=n))[0],
-            "random": pl.Series(range(scored.num_rows)).is_in(
+        "random": pl.Series(range(scored.num_rows)).is_in(
             pl.Series(random.Random(1).sample(range(scored.num_rows), n)).implode()),
         "longest": selected(df, SelectionConfig(rule="longest", top_k=n))[0],
         "ifd": selected(df, SelectionConfig(rule="ifd", top_k=n))[0],
