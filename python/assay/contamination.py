@@ -267,17 +267,6 @@ def _from_bytes(data: bytes) -> ContaminationIndex:
     return ContaminationIndex(_core.ContaminationIndex.from_bytes(data))
 
 
-def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
-    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-    return [c.cast(pa.large_string()) for c in chunks]
-
-
-def _large_strings(column: Any) -> Any:
-    if isinstance(column, (pa.Array, pa.ChunkedArray)) and column.type == pa.string():
-        return column.cast(pa.large_string())
-    return column
-
-
 @per_batch
 def contamination(data: Any, index: ContaminationIndex, *, column: str = "text") -> pa.Table:
     """Per row of ``data``'s text column: ``contam_ngrams`` (distinct n-grams found in
