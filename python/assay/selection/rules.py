@@ -126,11 +126,11 @@ def selected(df: pl.DataFrame, config: SelectionConfig, tokens: pl.Series | None
     work = work.with_row_index("_row")
     if tokens is not None:
         work = work.with_columns(_tokens=tokens)
-    eligible = pl.col("_score").is_not_null() & pl.col("_score").is_not_nan()
+    work = work.with_columns(_scored=pl.col("_score").is_not_null() & pl.col("_score").is_not_nan())
+    eligible = pl.col("_scored")
     for i, bound in enumerate(rule.below.values()):
         eligible = eligible & (pl.col(f"_below_{i}") < bound).fill_null(False)
-    work = work.with_columns(_scored=pl.col("_score").is_not_null() & pl.col("_score").is_not_nan(),
-                             _eligible=eligible)
+    work = work.with_columns(_eligible=eligible)
     ranked = work.filter("_eligible").sort(["_score", "_order"])
     group = ["source"] if config.per_source else []
     rank = pl.int_range(pl.len()).over(group) if group else pl.int_range(pl.len())
