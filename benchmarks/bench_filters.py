@@ -5,9 +5,11 @@
 Agreement: every filter on all Reuters-21578 documents (title + blank line + body,
 from ../shared/data/web when present, else the 400-document sample) and the 30
 Common Crawl fixtures; each disagreement is listed with both reasons.
-Speed: gopher_quality + gopher_repetition together (assay, one call, one
-tokenization per document, RAYON_NUM_THREADS=1) against datatrove's two filters run
-one after the other on the same documents; medians of R runs.
+Agreement is also measured on a second English corpus, the FLAN chain-of-thought rows.
+Speed, on both corpora: each filter alone and all four in one call (assay from an Arrow
+column, one tokenization per document, RAYON_NUM_THREADS=1) against datatrove's filters on
+the same ready Documents (all four: applied in order, stopping at the first that removes);
+one warm-up run each, medians and worst runs of R.
 """
 from __future__ import annotations
 
@@ -17,14 +19,13 @@ import gzip
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 
 import assay  # noqa: E402
+from _timing import timed  # noqa: E402
 from datatrove.data import Document  # noqa: E402
 from datatrove.pipeline.filters import (  # noqa: E402
     C4QualityFilter,
@@ -78,36 +79,42 @@ def agreement(label: str, texts: list[str]) -> None:
               f"  datatrove removes {removed}  disagreements {dict(keep_diff) or 'none'}")
 
 
-def timed(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def flan_texts(limit: int | None) -> list[str]:
+    """The FLAN chain-of-thought rows (English instruction data) as the record schema renders
+    them: instruction, input and output separated by blank lines."""
+    folder = ROOT.parent / "shared" / "data" / "instruct" / "flan_cot_alpaca_format"
+    if not folder.exists():
+        folder = ROOT / "samples" / "flan_cot"
+    table = assay.read(str(folder / "*.json"), format="alpaca", source="flan-cot").read_all()
+    texts = [t for t in table.column("text").to_pylist() if t]
+    return texts[:limit] if limit else texts
 
 
-def speed(texts: list[str], repeats: int) -> None:
-    print(f"\n### speed: gopher_quality + gopher_repetition, {len(texts)} docs, one thread")
-    quality, repetition = GopherQualityFilter(), GopherRepetitionFilter()
+def speed(label: str, texts: list[str], repeats: int) -> None:
+    """Each filter alone and all four in one call: assay from an Arrow column against datatrove's
+    filters on ready ``Document``s, same documents, one thread; medians and the worst run."""
+    import pyarrow as pa
+
+    print(f"\n### speed on {label}: {len(texts)} docs, one thread (threads={assay.thread_count()}), "
+          f"{repeats} timed runs after a warm-up, medians (worst)")
     docs = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
+    column = pa.array(texts, pa.string())
+    print("| filter | datatrove docs/s | assay docs/s | ratio (median) | ratio (worst runs) |")
+    print("|---|---|---|---|---|")
+    for name in [*FILTERS, "all four"]:
+        names = list(FILTERS) if name == "all four" else [name]
+        filters = [FILTERS[n]() for n in names]
 
-    def run_datatrove():
-        for d in docs:
-            quality.filter(d)
-            repetition.filter(d)
+        def run_datatrove():
+            for d in docs:
+                for f in filters:
+                    if f.filter(d) is not True:
+                        break
 
-    def run_assay():
-        assay.apply_filters(texts, ["gopher_quality", "gopher_repetition"])
-
-    run_assay()  # warm-up: builds the tokenizer tables once
-    t_dt = timed(run_datatrove, max(1, repeats // 2 or 1))
-    t_as = timed(run_assay, repeats)
-    print(f"datatrove: {t_dt:.3f} s  ({len(texts) / t_dt:,.0f} docs/s)")
-    print(f"assay:     {t_as:.4f} s  ({len(texts) / t_as:,.0f} docs/s)  threads={assay.thread_count()}")
-    print(f"ratio:     {t_dt / t_as:.0f}x")
-    sig = timed(lambda: assay.quality_signals(texts), repeats)
-    print(f"assay quality_signals (all signals, one pass): {len(texts) / sig:,.0f} docs/s")
+        dt, dt_worst, _ = timed(run_datatrove, max(1, repeats // 2))
+        ours, ours_worst, _ = timed(lambda: assay.apply_filters(column, names), repeats)
+        print(f"| {name} | {len(texts) / dt:,.0f} | {len(texts) / ours:,.0f} | {dt / ours:.0f}x "
+              f"| {dt_worst / ours_worst:.0f}x |")
 
 
 def main() -> None:
@@ -117,17 +124,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--speed-only", action="store_true", help="skip the agreement runs")
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]}, {platform.machine()}, assay {assay.__version__}")
+    print(f"python {sys.version.split()[0]}, {platform.machine()}, assay {assay.__version__}, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     reuters_path = SHARED / "reuters21578.jsonl.gz"
     if not reuters_path.exists():
         reuters_path = ROOT / "samples" / "web" / "reuters_sample.jsonl.gz"
     reuters = load(reuters_path, args.limit)
-    if args.speed_only:
-        speed(reuters[: args.speed_docs], args.repeats)
-        return
-    agreement(str(reuters_path.relative_to(reuters_path.parents[2])), reuters)
-    agreement("Common Crawl fixtures (samples/web/cc_fixtures.jsonl.gz)", load(ROOT / "samples" / "web" / "cc_fixtures.jsonl.gz", None))
-    speed(reuters[: args.speed_docs], args.repeats)
+    flan = flan_texts(args.limit)
+    if not args.speed_only:
+        agreement(str(reuters_path.relative_to(reuters_path.parents[2])), reuters)
+        agreement("FLAN chain-of-thought (English instruction rows)", flan)
+        agreement("Common Crawl fixtures (samples/web/cc_fixtures.jsonl.gz)", load(ROOT / "samples" / "web" / "cc_fixtures.jsonl.gz", None))
+    speed("Reuters", reuters[: args.speed_docs], args.repeats)
+    speed("FLAN chain-of-thought", flan[: args.speed_docs], args.repeats)
 
 
 if __name__ == "__main__":

@@ -116,31 +116,58 @@ pub struct C4Outcome<'a> {
     pub sentences: usize,
 }
 
-fn run_c4<'a>(text: &'a str, language: Language, c: &C4QualityConfig, collect: bool) -> C4Outcome<'a> {
+/// What [`run_c4`] is asked for: the decision only (sentences are counted only up to the
+/// minimum), the sentence count, or the kept lines too.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum C4Output {
+    Decision,
+    Sentences,
+    KeptLines,
+}
+
+fn run_c4<'a>(text: &'a str, language: Language, c: &C4QualityConfig, output: C4Output) -> C4Outcome<'a> {
     let mut kept_lines = Vec::new();
     let mut sentences = 0usize;
+    let mut tokens: Vec<&str> = Vec::new();
+    let mut lower = String::new();
     let pieces: Vec<&str> = if c.split_paragraph { py_splitlines(text) } else { sentence_pieces(text) };
     for raw in pieces {
         let line = py_strip(raw);
-        let words: Vec<&str> = match language {
-            Language::English => line.split(is_py_space).filter(|w| !w.is_empty()).collect(),
+        let (n_words, too_long) = match language {
+            Language::English => {
+                let mut n = 0i64;
+                let mut too_long = false;
+                for w in line.split(is_py_space).filter(|w| !w.is_empty()) {
+                    n += 1;
+                    too_long |= c.max_word_length != -1 && char_len(w) as i64 > c.max_word_length;
+                }
+                (n, too_long)
+            }
             Language::Chinese => {
-                let mut t = Vec::new();
-                tokenize_zh(line, &mut t);
-                t
+                tokens.clear();
+                tokenize_zh(line, &mut tokens);
+                let too_long = c.max_word_length != -1 && tokens.iter().any(|w| char_len(w) as i64 > c.max_word_length);
+                (tokens.len() as i64, too_long)
             }
         };
-        if c.max_word_length != -1 && words.iter().any(|w| char_len(w) as i64 > c.max_word_length) {
+        if too_long {
             continue;
         }
         let line = if c.remove_citations { remove_citations(line) } else { line.into() };
         if c.filter_no_terminal_punct && !ends_with_terminal(&line, language) {
             continue;
         }
-        if (words.len() as i64) < c.min_words_per_line {
+        if n_words < c.min_words_per_line {
             continue;
         }
-        let lower = line.to_lowercase();
+        lower.clear();
+        if line.is_ascii() {
+            lower.push_str(&line);
+            lower.make_ascii_lowercase();
+        } else {
+            // full Unicode lowercasing: some non-ASCII letters lower to ASCII (the Kelvin sign to `k`)
+            lower.push_str(&line.to_lowercase());
+        }
         if c.filter_lorem_ipsum && lower.contains("lorem ipsum") {
             return C4Outcome { reason: Some("lorem_ipsum"), kept_lines, sentences };
         }
@@ -153,19 +180,21 @@ fn run_c4<'a>(text: &'a str, language: Language, c: &C4QualityConfig, collect: b
         if c.filter_policy && POLICY_SUBSTRINGS.iter().any(|p| lower.contains(p)) {
             continue;
         }
-        if c.min_num_sentences != -1 {
+        // a decision only needs to know that the minimum is reached
+        let counted_enough = output == C4Output::Decision && sentences as i64 >= c.min_num_sentences;
+        if c.min_num_sentences != -1 && !counted_enough {
             sentences += if c.split_paragraph {
-                let mut tokens: Vec<&str> = Vec::new();
+                let mut line_tokens = Vec::with_capacity(n_words as usize * 2);
                 match language {
-                    Language::English => tokenize_en(&line, &mut tokens),
-                    Language::Chinese => tokenize_zh(&line, &mut tokens),
+                    Language::English => tokenize_en(&line, &mut line_tokens),
+                    Language::Chinese => tokenize_zh(&line, &mut line_tokens),
                 }
-                count_sentences_in(&tokens)
+                count_sentences_in(&line_tokens)
             } else {
                 1
             };
         }
-        if collect {
+        if output == C4Output::KeptLines {
             kept_lines.push(line);
         }
     }
@@ -205,17 +234,17 @@ fn sentence_pieces(text: &str) -> Vec<&str> {
 /// assert_eq!(c4_quality("Too short.", Language::English, &c), Some("too_few_sentences"));
 /// ```
 pub fn c4_quality(text: &str, language: Language, config: &C4QualityConfig) -> Option<&'static str> {
-    run_c4(text, language, config, false).reason
+    run_c4(text, language, config, C4Output::Decision).reason
 }
 
 /// Sentences counted in the lines the C4 rules keep (the `too_few_sentences` signal).
 pub fn c4_sentences(text: &str, language: Language, config: &C4QualityConfig) -> usize {
-    run_c4(text, language, config, false).sentences
+    run_c4(text, language, config, C4Output::Sentences).sentences
 }
 
 /// The lines datatrove's C4 filter keeps (what it would write back as the text).
 pub fn c4_kept_lines<'a>(text: &'a str, language: Language, config: &C4QualityConfig) -> Vec<std::borrow::Cow<'a, str>> {
-    run_c4(text, language, config, true).kept_lines
+    run_c4(text, language, config, C4Output::KeptLines).kept_lines
 }
 
 #[cfg(test)]

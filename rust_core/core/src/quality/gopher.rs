@@ -2,7 +2,6 @@
 //! 0.10's parameters, defaults, order of checks and reason strings.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashSet;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -125,31 +124,40 @@ impl GopherQualitySignals {
 /// `None` when it is kept.
 pub fn gopher_quality(doc: &Document, config: &GopherQualityConfig) -> Option<&'static str> {
     let s = GopherQualitySignals::compute(doc);
-    let stop_words: HashSet<&str> = match &config.stop_words {
+    let stop_words: Vec<&str> = match &config.stop_words {
         Some(list) => list.iter().map(String::as_str).collect(),
-        None if doc.language == Language::Chinese => ZH_STOP_WORDS.iter().copied().collect(),
-        None => EN_STOP_WORDS.iter().copied().collect(),
+        None if doc.language == Language::Chinese => ZH_STOP_WORDS.to_vec(),
+        None => EN_STOP_WORDS.to_vec(),
     };
     decide_gopher_quality(&s, config, || count_stop_words(doc, &stop_words))
 }
 
-fn count_stop_words(doc: &Document, stop_words: &HashSet<&str>) -> usize {
-    let mut found: HashSet<&str> = HashSet::new();
+/// Distinct words of `stop_words` present in the document. The lists are short, so each
+/// word is compared with them directly (lengths first) rather than hashed.
+fn count_stop_words(doc: &Document, stop_words: &[&str]) -> usize {
+    let mut distinct: Vec<&str> = stop_words.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut found = vec![false; distinct.len()];
+    let mut remaining = distinct.len();
     for w in &doc.words {
-        if let Some(sw) = stop_words.get(w) {
-            found.insert(sw);
-            if found.len() == stop_words.len() {
-                break;
+        if let Some(k) = distinct.iter().position(|sw| sw.len() == w.len() && sw == w) {
+            if !found[k] {
+                found[k] = true;
+                remaining -= 1;
+                if remaining == 0 {
+                    break;
+                }
             }
         }
     }
-    found.len()
+    distinct.len() - remaining
 }
 
 /// Distinct stop words of the configured list present in the document.
 pub fn stop_word_count(doc: &Document) -> usize {
     let list = if doc.language == Language::Chinese { ZH_STOP_WORDS } else { EN_STOP_WORDS };
-    count_stop_words(doc, &list.iter().copied().collect())
+    count_stop_words(doc, list)
 }
 
 fn decide_gopher_quality(
@@ -290,8 +298,8 @@ fn split_newline_runs(text: &str, min_run: usize) -> Vec<&str> {
 /// n-gram rules (each distinct word is measured once).
 pub struct TokenTable {
     pub ids: Vec<u32>,
-    /// Per distinct word: (characters, polynomial hash of its bytes, BASE^bytes).
-    distinct: Vec<(u32, u64, u64)>,
+    /// Per distinct word: (characters, polynomial hash of its bytes, BASE^bytes, bytes).
+    distinct: Vec<(u32, u64, u64, u64)>,
 }
 
 const MERSENNE61: u64 = (1 << 61) - 1;
@@ -313,7 +321,8 @@ fn addmod(a: u64, b: u64) -> u64 {
 impl TokenTable {
     pub fn new(words: &[&str]) -> Self {
         let mut index: FxHashMap<&str, u32> = FxHashMap::default();
-        let mut distinct = Vec::new();
+        index.reserve(words.len());
+        let mut distinct = Vec::with_capacity(words.len());
         let ids = words
             .iter()
             .map(|w| match index.entry(w) {
@@ -324,7 +333,7 @@ impl TokenTable {
                         h = addmod(mulmod(h, BASE), b as u64 + 1);
                         p = mulmod(p, BASE);
                     }
-                    distinct.push((char_len(w) as u32, h, p));
+                    distinct.push((char_len(w) as u32, h, p, w.len() as u64));
                     *e.insert(distinct.len() as u32 - 1)
                 }
             })
@@ -337,10 +346,11 @@ impl TokenTable {
         self.distinct[self.ids[i] as usize].0 as usize
     }
 
+    /// (hash, BASE^bytes, bytes) of word `i`.
     #[inline]
-    fn hash(&self, i: usize) -> (u64, u64) {
+    fn hash(&self, i: usize) -> (u64, u64, u64) {
         let d = self.distinct[self.ids[i] as usize];
-        (d.1, d.2)
+        (d.1, d.2, d.3)
     }
 }
 
@@ -365,10 +375,14 @@ pub fn duplicated_ngram_chars(table: &TokenTable, n: usize) -> usize {
 /// rules for n = 5..=10 cost one step per position and n, not n steps.
 #[derive(Default)]
 pub struct NgramScratch<'t> {
-    /// (hash, BASE^bytes) of the window of `key_len` words starting at each position.
+    /// (polynomial hash, bytes) of the concatenated window of `key_len` words starting at
+    /// each position: two windows with the same key have the same concatenation, up to a
+    /// hash collision (probability ~ bytes / 2^61 per pair of equally long windows).
     keys: Vec<(u64, u64)>,
     key_len: usize,
-    seen: FxHashSet<(u64, u64)>,
+    table: KeyTable,
+    /// Counts of n-grams keyed by their word ids, for documents with too many distinct
+    /// words to pack `n` ids into 64 bits.
     counts: FxHashMap<&'t [u32], (u32, u32)>,
 }
 
@@ -378,15 +392,15 @@ impl<'t> NgramScratch<'t> {
         let len = table.ids.len();
         if n < self.key_len || self.keys.len() != len {
             self.keys.clear();
-            self.keys.resize(len, (0, 1));
+            self.keys.resize(len, (0, 0));
             self.key_len = 0;
         }
         while self.key_len < n {
             let k = self.key_len;
             for i in 0..len.saturating_sub(k) {
-                let (wh, wp) = table.hash(i + k);
-                let (h, p) = self.keys[i];
-                self.keys[i] = (addmod(mulmod(h, wp), wh), mulmod(p, wp));
+                let (wh, wp, wbytes) = table.hash(i + k);
+                let (h, bytes) = self.keys[i];
+                self.keys[i] = (addmod(mulmod(h, wp), wh), bytes + wbytes);
             }
             self.key_len += 1;
         }
@@ -399,11 +413,10 @@ impl<'t> NgramScratch<'t> {
             return 0;
         }
         debug_assert_eq!(self.key_len, n);
-        self.seen.clear();
-        self.seen.reserve(len - n + 1);
+        self.table.reset(len - n + 1);
         let (mut repeated, mut idx) = (0usize, 0usize);
         while idx + n <= len {
-            if self.seen.insert(self.keys[idx]) {
+            if self.table.slot(self.keys[idx]).1 {
                 idx += 1;
             } else {
                 repeated += (idx..idx + n).map(|j| table.chars(j)).sum::<usize>();
@@ -413,21 +426,107 @@ impl<'t> NgramScratch<'t> {
         repeated
     }
 
-    /// [`top_ngram_chars`] reusing the count map.
+    /// [`top_ngram_chars`] reusing the count table.
     pub fn top_ngram_chars(&mut self, table: &'t TokenTable, n: usize) -> Option<usize> {
         let len = table.ids.len();
         if n == 0 || len < n {
             return None;
         }
-        self.counts.clear();
-        self.counts.reserve(len - n + 1);
-        for i in 0..=len - n {
-            self.counts.entry(&table.ids[i..i + n]).and_modify(|e| e.0 += 1).or_insert((1, i as u32));
-        }
-        let &(count, first) = self.counts.values().max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))?;
+        let (count, first) = match packed_id_bits(table.distinct.len(), n) {
+            Some(bits) => self.top_packed(&table.ids, n, bits),
+            None => self.top_by_slices(&table.ids, n),
+        };
         let first = first as usize;
         let gram_chars: usize = (first..first + n).map(|j| table.chars(j)).sum::<usize>() + n - 1;
         Some(gram_chars * count as usize)
+    }
+
+    /// (count, first position) of the most frequent n-gram, ties to the first seen, with
+    /// the n ids of each window packed exactly into one key of `bits` bits per id.
+    fn top_packed(&mut self, ids: &[u32], n: usize, bits: u32) -> (u32, u32) {
+        self.table.reset(ids.len() - n + 1);
+        let mut best = (0u32, 0u32);
+        let mask = if bits as usize * n == 64 { u64::MAX } else { (1u64 << (bits as usize * n)) - 1 };
+        // the key of window i+1 is that of window i shifted by one id
+        let mut key = ids[..n - 1].iter().fold(0u64, |k, &id| k << bits | id as u64);
+        for i in 0..=ids.len() - n {
+            key = (key << bits | ids[i + n - 1] as u64) & mask;
+            let (slot, new) = self.table.slot((key, 0));
+            if new {
+                *slot = (1, i as u32);
+            } else {
+                slot.0 += 1;
+            }
+            let (count, first) = *slot;
+            if count > best.0 || (count == best.0 && first < best.1) {
+                best = (count, first);
+            }
+        }
+        best
+    }
+
+    fn top_by_slices(&mut self, ids: &'t [u32], n: usize) -> (u32, u32) {
+        self.counts.clear();
+        self.counts.reserve(ids.len() - n + 1);
+        for i in 0..=ids.len() - n {
+            self.counts.entry(&ids[i..i + n]).and_modify(|e| e.0 += 1).or_insert((1, i as u32));
+        }
+        let best = self.counts.values().max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        *best.expect("at least one n-gram")
+    }
+}
+
+/// Bits per id that pack `n` ids below `distinct` into 64 bits, if any.
+fn packed_id_bits(distinct: usize, n: usize) -> Option<u32> {
+    let bits = usize::BITS - distinct.max(1).leading_zeros();
+    (bits as usize * n <= 64).then_some(bits)
+}
+
+/// An open-addressing table from 128-bit keys to a `(u32, u32)` value, for the n-gram
+/// rules: sized for the positions of one document and emptied in O(1) by a generation
+/// number, so a document costs no allocation or clearing after the first.
+#[derive(Default)]
+struct KeyTable {
+    slots: Vec<KeySlot>,
+    mask: usize,
+    generation: u32,
+}
+
+#[derive(Clone, Copy, Default)]
+struct KeySlot {
+    key: (u64, u64),
+    generation: u32,
+    value: (u32, u32),
+}
+
+impl KeyTable {
+    /// Empty the table, with room for `entries` keys at a load of at most one half.
+    fn reset(&mut self, entries: usize) {
+        let capacity = (entries * 2).next_power_of_two().max(16);
+        if capacity > self.slots.len() || self.generation == u32::MAX {
+            self.slots = vec![KeySlot::default(); capacity.max(self.slots.len())];
+            self.generation = 0;
+        }
+        self.mask = capacity - 1;
+        self.generation += 1;
+    }
+
+    /// The value of `key`, and whether it was just inserted (with value (0, 0)).
+    #[inline]
+    fn slot(&mut self, key: (u64, u64)) -> (&mut (u32, u32), bool) {
+        let mixed = (key.0 ^ key.1.rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut i = (mixed >> 32) as usize & self.mask;
+        loop {
+            let slot = &self.slots[i];
+            if slot.generation != self.generation {
+                self.slots[i] = KeySlot { key, generation: self.generation, value: (0, 0) };
+                return (&mut self.slots[i].value, true);
+            }
+            if slot.key == key {
+                return (&mut self.slots[i].value, false);
+            }
+            i = (i + 1) & self.mask;
+        }
     }
 }
 

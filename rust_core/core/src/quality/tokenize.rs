@@ -68,14 +68,144 @@ pub fn words(text: &str, language: Language) -> Vec<&str> {
 }
 
 /// Append the English tokens of `text` to `out`.
+///
+/// Most whitespace chunks of real text are a plain ASCII word or number: no affix, infix
+/// or URL rule can apply to a run of only letters or only digits, so such a chunk is one
+/// token unless it is a special case (`dont`, `10am`); only the other chunks go through
+/// the affix rules ([`tokenize_chunk`]).
 pub fn tokenize_en<'a>(text: &'a str, out: &mut Vec<&'a str>) {
     let first = out.len();
-    for chunk in text.split(is_py_space) {
-        if !chunk.is_empty() {
-            tokenize_chunk(chunk, out, true);
+    let bytes = text.as_bytes();
+    let (n, mut i) = (bytes.len(), 0);
+    while i < n {
+        let start = i;
+        // bits of NOT_LETTER / NOT_DIGIT met in the chunk
+        let mut seen = 0u8;
+        while i < n {
+            let b = bytes[i];
+            if b < 0x80 {
+                let class = ASCII_BITS[b as usize];
+                if class == SPACE_BITS {
+                    break;
+                }
+                seen |= class;
+                i += 1;
+            } else {
+                // SAFETY: `i` is at the start of a character (the loop moves by whole characters).
+                let c = unsafe { text.get_unchecked(i..) }.chars().next().unwrap_or(' ');
+                if is_py_space(c) {
+                    break;
+                }
+                seen = NOT_LETTER | NOT_DIGIT;
+                i += c.len_utf8();
+            }
+        }
+        if i > start {
+            let chunk = &text[start..i];
+            let simple = seen & NOT_LETTER == 0 || seen & NOT_DIGIT == 0;
+            if simple && !may_be_simple_special(chunk) {
+                out.push(chunk);
+            } else if !push_word_and_mark(chunk, out) {
+                tokenize_chunk(chunk, out, true);
+            }
+        }
+        // step over the space that ended the chunk
+        if i < n {
+            i += if bytes[i] < 0x80 { 1 } else { text[i..].chars().next().map_or(1, char::len_utf8) };
         }
     }
     merge_special_spans(out, first);
+}
+
+/// The second fast path of [`tokenize_en`]: an ASCII word or number followed by one mark
+/// the suffix rules always split off it (`said,` `cases;` `1987.`; a `.` only after a
+/// lower-case letter or a digit) gives the word (as its special case, if it is one) and
+/// the mark, unless the whole chunk is a special case. False when the chunk is not of
+/// that shape.
+fn push_word_and_mark<'a>(chunk: &'a str, out: &mut Vec<&'a str>) -> bool {
+    let bytes = chunk.as_bytes();
+    let Some((&mark, body)) = bytes.split_last() else { return false };
+    let Some(&last) = body.last() else { return false };
+    let splits = match mark {
+        b',' | b';' | b':' | b'!' | b'?' | b')' => true,
+        b'.' => last.is_ascii_lowercase() || last.is_ascii_digit(),
+        _ => false,
+    };
+    if !splits || last >= 0x80 {
+        return false;
+    }
+    let word_class = ASCII_CLASS[last as usize];
+    if !matches!(word_class, LETTER | DIGIT) || !body.iter().all(|&b| b < 0x80 && ASCII_CLASS[b as usize] == word_class) {
+        return false;
+    }
+    if push_special(chunk, out) {
+        return true;
+    }
+    let word = &chunk[..body.len()];
+    if !push_special(word, out) {
+        out.push(word);
+    }
+    out.push(&chunk[body.len()..]);
+    true
+}
+
+const OTHER: u8 = 0;
+const SPACE: u8 = 1;
+const LETTER: u8 = 2;
+const DIGIT: u8 = 3;
+
+const NOT_LETTER: u8 = 1;
+const NOT_DIGIT: u8 = 2;
+const SPACE_BITS: u8 = 4;
+
+/// [`ASCII_CLASS`] as bits to OR together over a chunk.
+static ASCII_BITS: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = match ASCII_CLASS[b] {
+            SPACE => SPACE_BITS,
+            LETTER => NOT_DIGIT,
+            DIGIT => NOT_LETTER,
+            _ => NOT_LETTER | NOT_DIGIT,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// Class of each ASCII byte for [`tokenize_en`]'s fast path (spaces as `str.isspace`).
+static ASCII_CLASS: [u8; 128] = {
+    let mut t = [OTHER; 128];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = match b as u8 {
+            b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f | b' ' => SPACE,
+            b'a'..=b'z' | b'A'..=b'Z' => LETTER,
+            b'0'..=b'9' => DIGIT,
+            _ => OTHER,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// Whether an all-letter or all-digit chunk may be a special case: a bit per (first byte,
+/// length) of every special case made of ASCII letters and digits; only chunks whose bit
+/// is set are looked up.
+fn may_be_simple_special(chunk: &str) -> bool {
+    static BITS: OnceLock<[u64; 128]> = OnceLock::new();
+    let bits = BITS.get_or_init(|| {
+        let mut bits = [0u64; 128];
+        for key in specials().keys() {
+            if !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                bits[key.as_bytes()[0] as usize] |= 1 << key.len().min(63);
+            }
+        }
+        bits
+    });
+    let len = chunk.len().min(63);
+    bits[chunk.as_bytes()[0] as usize] >> len & 1 == 1 && special_case(chunk).is_some()
 }
 
 /// spaCy's second pass: adjacent tokens whose joined text is a special case that
@@ -98,6 +228,10 @@ fn merge_special_spans<'a>(out: &mut Vec<&'a str>, first: usize) {
             // SAFETY: tokens i..=end are adjacent slices of one `str`, so the bytes
             // from the first token's start to the last token's end are valid UTF-8.
             let joined = unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(start_ptr, len)) };
+            if !patterns.may_start(joined) {
+                end += 1;
+                continue;
+            }
             if let Some(lengths) = patterns.by_text.get(joined) {
                 if lengths.len() == end - i + 1 && lengths.iter().zip(&tokens[i..=end]).all(|(&l, t)| l as usize == t.len()) {
                     matches.push((i, end + 1));
@@ -146,6 +280,15 @@ fn merge_special_spans<'a>(out: &mut Vec<&'a str>, first: usize) {
 struct SpecialPatterns {
     by_text: FxHashMap<Box<str>, Box<[u16]>>,
     max_tokens: usize,
+    /// A bit per (first byte, byte length up to 63) of the keys, to skip most lookups.
+    starts: [u64; 256],
+}
+
+impl SpecialPatterns {
+    #[inline]
+    fn may_start(&self, text: &str) -> bool {
+        self.starts[text.as_bytes()[0] as usize] >> text.len().min(63) & 1 == 1
+    }
 }
 
 fn special_patterns() -> &'static SpecialPatterns {
@@ -161,7 +304,11 @@ fn special_patterns() -> &'static SpecialPatterns {
                 by_text.insert(key.clone(), pieces.iter().map(|p| p.len() as u16).collect());
             }
         }
-        SpecialPatterns { by_text, max_tokens }
+        let mut starts = [0u64; 256];
+        for key in by_text.keys() {
+            starts[key.as_bytes()[0] as usize] |= 1 << key.len().min(63);
+        }
+        SpecialPatterns { by_text, max_tokens, starts }
     })
 }
 
@@ -322,6 +469,22 @@ fn find_suffix(s: &str) -> usize {
     if !s.bytes().any(|b| b.is_ascii_digit()) {
         return best;
     }
+    // only a chunk ending like some unit or currency word can end with one
+    static LAST_CHARS: OnceLock<Vec<char>> = OnceLock::new();
+    let last_chars = LAST_CHARS.get_or_init(|| {
+        let mut chars: Vec<char> =
+            CURRENCY_WORDS.iter().chain(UNITS).filter_map(|w| w.chars().next_back()).collect();
+        chars.sort_unstable();
+        chars.dedup();
+        chars
+    });
+    if last_chars.binary_search(&last).is_err() {
+        return if sp_currency_char(last) && before(last.len_utf8()).is_some_and(|c| c.is_ascii_digit()) {
+            best.max(last.len_utf8())
+        } else {
+            best
+        };
+    }
     for word in CURRENCY_WORDS.iter().copied().chain(UNITS.iter().copied()) {
         if s.len() > word.len() && s.ends_with(word) && before(word.len()).is_some_and(|c| c.is_ascii_digit()) {
             best = best.max(word.len());
@@ -344,14 +507,27 @@ fn push_infix_split<'a>(s: &'a str, out: &mut Vec<&'a str>) {
         out.push(s);
         return;
     }
-    let chars: Vec<(usize, char)> = s.char_indices().collect();
+    // most tokens are short: their characters go on the stack
+    let mut stack = [(0usize, '\0'); 64];
+    let heap: Vec<(usize, char)>;
+    let chars: &[(usize, char)] = if s.len() <= stack.len() {
+        let mut n = 0;
+        for item in s.char_indices() {
+            stack[n] = item;
+            n += 1;
+        }
+        &stack[..n]
+    } else {
+        heap = s.char_indices().collect();
+        &heap
+    };
     let n = chars.len();
     let at = |k: usize| chars.get(k).map(|&(_, c)| c);
     let byte = |k: usize| if k < n { chars[k].0 } else { s.len() };
     let mut start = 0usize; // byte offset of the current piece
     let mut k = 0usize;
     while k < n {
-        let Some(len) = infix_at(&chars, k, &at) else {
+        let Some(len) = infix_at(chars, k, &at) else {
             k += 1;
             continue;
         };
@@ -700,6 +876,40 @@ pub fn count_sentences_in(tokens: &[&str]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tokenizer without [`tokenize_en`]'s fast path: every chunk through the affix rules.
+    fn reference_en(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        for chunk in text.split(is_py_space) {
+            if !chunk.is_empty() {
+                tokenize_chunk(chunk, &mut out, true);
+            }
+        }
+        merge_special_spans(&mut out, 0);
+        out
+    }
+
+    #[test]
+    fn fast_path_gives_the_reference_tokens() {
+        let samples = [
+            "dont stop, it's 10am and 5km away; Im here\u{3000}1987 cannot gonna",
+            "  Hello   world.\tThe U.S. said 12pm\u{a0}x\u{85}y 3.5 km e-mail dont",
+            "wont Wont WONT id Id ill Ill cant can't 2pm 2 pm",
+            "said, cases; 1987. Inc. etc. IBM. A. dont. cant, vs. Mr. Dec. 10am. x). (y) 5km, a.m., ha!",
+            "",
+            "   ",
+        ];
+        for text in samples {
+            assert_eq!(words(text, Language::English), reference_en(text), "{text:?}");
+        }
+        let mut keys: Vec<&str> = specials().keys().map(|k| &**k).collect();
+        keys.sort_unstable();
+        for mark in ["", ",", ".", ";", ")", "!", "?", ":"] {
+            let joined = keys.iter().map(|k| format!("{k}{mark}")).collect::<Vec<_>>().join(" ");
+            assert_eq!(words(&joined, Language::English), reference_en(&joined), "{mark:?}");
+        }
+    }
+
 
     fn en(text: &str) -> Vec<&str> {
         words(text, Language::English)
