@@ -20,6 +20,7 @@ from assay.io.files import InputFile, MemoryInput, expand_inputs, file_type, ope
 from assay.io.formats import FORMATS, RecordContext, RecordError, adapt
 from assay.io.ids import IdRegistry
 from assay.io.readers import MAX_RECORD_BYTES, BadRecord, RawRecord, iter_csv, iter_json, text_stream
+from assay.io.rust_lines import AdaptedRows, rust_lines_reader, uses_rust_reader
 from assay.schema import RECORD_SCHEMA
 
 __all__ = ["IdRegistry", "RecordReader", "read"]
@@ -103,9 +104,22 @@ class RecordReader:
         stream, self._counter = open_binary(file.path)
         with stream:
             if kind in ("json", "jsonl"):  # the layout (array, lines, objects) is decided by content
-                yield from iter_json(stream, self.format.items_path, self.max_record_bytes)
+                yield from iter_json(stream, self.format.items_path, self.max_record_bytes,
+                                     lines_reader=self._rust_lines(file))
             else:
                 yield from iter_csv(stream, "\t" if kind == "tsv" else ",", self.max_record_bytes)
+
+    def _rust_lines(self, file: InputFile) -> Any:
+        """The Rust reader of this file's JSON Lines, or None when this input is read in Python."""
+        if self.format.items_path != "item" or not uses_rust_reader(
+                self.format.name, domain_field=self.domain_field, coerce_scalars=self.coerce_scalars):
+            return None
+        from assay._core import JsonLinesAdapter
+
+        fields = [self.text_field] if isinstance(self.text_field, str) else list(self.text_field)
+        adapter = JsonLinesAdapter(self.format.name, self.source, file.name, self.id_field, fields,
+                                   self.domain, self.max_record_bytes)
+        return rust_lines_reader(adapter, self.max_record_bytes)
 
     def _file_fields(self, file: InputFile | MemoryInput) -> dict[str, Any]:
         if (not self.format.file_fields or isinstance(file, MemoryInput)
@@ -165,11 +179,11 @@ class RecordReader:
                 index += 1
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        rows: list[dict[str, Any]] = []
-        # Where each pending row came from when it carries its own id (else None), to
-        # quarantine it if the id turns out to be a duplicate.
-        origins: list[tuple[InputFile, int, int | None, Any] | None] = []
-        size = 0
+        # The rows read and not yet yielded, in order: runs of rows adapted in Python and
+        # slices of rows adapted in Rust (see ``_flush``).
+        parts: list[_PythonRows | tuple[InputFile, AdaptedRows]] = []
+        run = _PythonRows()
+        count = size = 0
         for file in self.files:
             ctx = RecordContext(
                 source=self.source, file=file.name, index=0, domain=self.domain,
@@ -186,9 +200,9 @@ class RecordReader:
             batch_start = 0  # row index in the file of the next Parquet batch
             for item in items:
                 if isinstance(item, pa.RecordBatch):
-                    if rows:
-                        yield from self._flush(rows, origins)
-                        rows, origins, size = [], [], 0
+                    if count:
+                        yield from self._flush([*parts, run])
+                        parts, run, count, size = [], _PythonRows(), 0, 0
                     batch_start += item.num_rows
                     item = self._without_duplicate_ids(file, item, batch_start - item.num_rows)
                     self.rows_read += item.num_rows
@@ -198,6 +212,21 @@ class RecordReader:
                 if isinstance(item, BadRecord):
                     self._quarantine(file, item)
                     continue
+                if isinstance(item, AdaptedRows):
+                    if run.rows:
+                        parts.append(run)
+                        run = _PythonRows()
+                    done = 0
+                    while done < item.batch.num_rows:
+                        piece = item.slice(done, min(item.batch.num_rows, done + self.batch_rows - count))
+                        parts.append((file, piece))
+                        done += piece.batch.num_rows
+                        count += piece.batch.num_rows
+                        size += piece.batch.column("text").nbytes
+                        if count >= self.batch_rows or size >= self.batch_bytes:
+                            yield from self._flush(parts)
+                            parts, count, size = [], 0, 0
+                    continue
                 ctx.index = item.index
                 ctx.own_id = False
                 try:
@@ -206,20 +235,19 @@ class RecordReader:
                     raw = item.value
                     self._quarantine(file, BadRecord(item.index, item.line, str(exc), _json_text(raw)))
                     continue
-                rows.extend(new_rows)
+                run.rows.extend(new_rows)
                 origin = (file, item.index, item.line, item.value) if ctx.own_id else None
-                origins.extend([origin] * len(new_rows))
+                run.origins.extend([origin] * len(new_rows))
+                count += len(new_rows)
                 size += sum(len(r["text"]) for r in new_rows)
-                if len(rows) >= self.batch_rows or size >= self.batch_bytes:
-                    if self._counter is not None:
-                        self.bytes_done = self._bytes_before_file + self._counter.consumed
-                    yield from self._flush(rows, origins)
-                    rows, origins, size = [], [], 0
+                if count >= self.batch_rows or size >= self.batch_bytes:
+                    yield from self._flush([*parts, run])
+                    parts, run, count, size = [], _PythonRows(), 0, 0
             self.coerced += ctx.coerced
             self._bytes_before_file += file.size
             self.bytes_done = self._bytes_before_file
-        if rows:
-            yield from self._flush(rows, origins)
+        if count:
+            yield from self._flush([*parts, run])
 
     @staticmethod
     def _duplicate_id_error(row: dict[str, Any]) -> str:
@@ -245,8 +273,22 @@ class RecordReader:
                                              _json_text(record)))
         return batch.filter(pa.array(~duplicate))
 
-    def _flush(self, rows: list[dict[str, Any]],
-               origins: list[tuple[InputFile, int, int | None, Any] | None]) -> Iterator[pa.RecordBatch]:
+    def _flush(self, parts: list[_PythonRows | tuple[InputFile, AdaptedRows]]) -> Iterator[pa.RecordBatch]:
+        """One batch of the pending rows, in order, less those whose own id was seen before."""
+        if self._counter is not None:
+            self.bytes_done = self._bytes_before_file + self._counter.consumed
+        batches = []
+        for part in parts:
+            batch = self._python_rows(part) if isinstance(part, _PythonRows) else self._rust_rows(*part)
+            if batch is not None and batch.num_rows:
+                batches.append(batch)
+        if batches:
+            batch = batches[0] if len(batches) == 1 else pa.concat_batches(batches)
+            self.rows_read += batch.num_rows
+            yield batch
+
+    def _python_rows(self, run: _PythonRows) -> pa.RecordBatch | None:
+        rows, origins = run.rows, run.origins
         if self.ids is not None:
             own = [i for i, origin in enumerate(origins) if origin is not None]
             upsampled = self.format.name == "assay"  # assembled shards: copies of a row share its id
@@ -260,13 +302,38 @@ class RecordReader:
                                                      _json_text(raw)))
                     dropped.add(int(i))
                 rows = [row for i, row in enumerate(rows) if i not in dropped]
-        if rows:
-            self.rows_read += len(rows)
-            yield pa.RecordBatch.from_pylist(rows, schema=RECORD_SCHEMA)
+        return pa.RecordBatch.from_pylist(rows, schema=RECORD_SCHEMA) if rows else None
+
+    def _rust_rows(self, file: InputFile, rows: AdaptedRows) -> pa.RecordBatch:
+        batch = rows.batch
+        if self.ids is None or not rows.own_id.any():
+            return batch
+        own = np.flatnonzero(rows.own_id)
+        duplicate = self.ids.seen_before(batch.column("source").take(own), batch.column("id").take(own))
+        if not duplicate.any():
+            return batch
+        import orjson
+
+        for row in own[duplicate]:
+            record = {"id": batch.column("id")[int(row)].as_py(), "source": self.source}
+            self._quarantine(file, BadRecord(int(rows.indices[row]), int(rows.lines[row]), self._duplicate_id_error(record),
+                                             _json_text(orjson.loads(rows.raw(int(row))))))
+        keep = np.ones(batch.num_rows, dtype=bool)
+        keep[own[duplicate]] = False
+        return batch.filter(pa.array(keep))
 
     def read_all(self) -> pa.Table:
         """Read everything into one ``pyarrow.Table`` (for small inputs and notebooks)."""
         return pa.Table.from_batches(list(self), schema=RECORD_SCHEMA)
+
+
+class _PythonRows:
+    """A run of rows adapted in Python, with where each came from when it carries its own id
+    (to quarantine it if the id turns out to be a duplicate)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.origins: list[tuple[InputFile, int, int | None, Any] | None] = []
 
 
 def _id_key(row_id: str, raw: Any) -> str:

@@ -21,12 +21,12 @@ import io
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 import ijson
 import orjson
 
-__all__ = ["MAX_RECORD_BYTES", "BadRecord", "RawRecord", "iter_csv", "iter_json", "text_stream"]
+__all__ = ["MAX_RECORD_BYTES", "BadRecord", "RawRecord", "iter_csv", "iter_json", "line_records", "text_stream"]
 
 MAX_RECORD_BYTES = 64 << 20
 """Default longest record (bytes) read; a longer one is quarantined as ``record_too_large``."""
@@ -174,20 +174,27 @@ def _line_records(lines: Iterator[tuple[int, bytes | int]], items_path: str,
         stripped = line.strip()
         if not stripped:
             continue
-        try:
-            value = orjson.loads(stripped)
-        except orjson.JSONDecodeError as exc:
-            error = _utf8_error(stripped) or f"invalid JSON: {exc}"
-            yield BadRecord(index, line_no, error, _raw_text(stripped))
+        for record in line_records(index, line_no, stripped, path):
+            yield record
             index += 1
-            continue
-        for item in _items_at(value, path):
-            if isinstance(item, dict):
-                yield RawRecord(index, line_no, item)
-            else:
-                yield BadRecord(index, line_no, f"expected a JSON object, got {type(item).__name__}",
-                                _raw_text(stripped) if item is value else orjson.dumps(item).decode())
-            index += 1
+
+
+def line_records(index: int, line_no: int, stripped: bytes, path: list[str]) -> Iterator[RawRecord | BadRecord]:
+    """The records of one non-blank JSON Lines line (one, or the items at ``path``), the first
+    being record ``index``: the reference the Rust reader hands its declined lines to."""
+    try:
+        value = orjson.loads(stripped)
+    except orjson.JSONDecodeError as exc:
+        error = _utf8_error(stripped) or f"invalid JSON: {exc}"
+        yield BadRecord(index, line_no, error, _raw_text(stripped))
+        return
+    for item in _items_at(value, path):
+        if isinstance(item, dict):
+            yield RawRecord(index, line_no, item)
+        else:
+            yield BadRecord(index, line_no, f"expected a JSON object, got {type(item).__name__}",
+                            _raw_text(stripped) if item is value else orjson.dumps(item).decode())
+        index += 1
 
 
 def _first_byte(stream: io.BufferedReader) -> bytes:
@@ -202,7 +209,9 @@ def _first_byte(stream: io.BufferedReader) -> bytes:
 
 
 def iter_json(stream: BinaryIO, items_path: str = "item",
-              max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[RawRecord | BadRecord]:
+              max_record_bytes: int = MAX_RECORD_BYTES,
+              lines_reader: Callable[[list[bytes | int], io.BufferedReader], Iterator[Any]] | None = None,
+              ) -> Iterator[RawRecord | BadRecord]:
     """Records of a JSON or JSON Lines stream; the layout comes from the content, not the
     file name (BELLE's ``eval_set.json`` is JSON Lines, and so are many Hugging Face files):
 
@@ -213,6 +222,9 @@ def iter_json(stream: BinaryIO, items_path: str = "item",
 
     With ``items_path`` (an ijson prefix such as ``example.item``) the records are the
     items found there in each top-level value. A leading UTF-8 BOM is skipped.
+    ``lines_reader``: reads a JSON Lines stream instead of the line loop here, given the
+    head lines already read and the stream (the Rust reader, see ``assay.io.rust_lines``);
+    what it yields comes out as it is (each item with ``line`` and ``index`` attributes).
 
     >>> import io
     >>> [r.value for r in iter_json(io.BytesIO(b'[{"a": 1}, {"a": 2}]'))]
@@ -234,6 +246,11 @@ def iter_json(stream: BinaryIO, items_path: str = "item",
             head = _head_lines(buffered, 2, max_record_bytes)
             oversized = any(isinstance(line, int) for line in head)
             if first != b"{" or oversized or _line_delimited([line.strip() for line in head if line.strip()]):
+                if lines_reader is not None and not oversized:
+                    for record in lines_reader(head, buffered):  # type: ignore[arg-type]
+                        line_no, index = record.line or line_no, (record.index or 0) + 1
+                        yield record
+                    return
                 lines = _numbered(head, bounded_lines(buffered, max_record_bytes))
                 for record in _line_records(lines, items_path, max_record_bytes):
                     line_no, index = record.line or line_no, (record.index or 0) + 1

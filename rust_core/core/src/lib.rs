@@ -12,6 +12,7 @@ pub mod error;
 pub mod hashing;
 pub mod exact;
 pub mod json_split;
+pub mod jsonl;
 pub mod lexical;
 pub mod minhash;
 pub mod pii;

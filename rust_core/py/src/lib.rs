@@ -9,6 +9,7 @@ mod contam;
 mod errors;
 mod hashing;
 mod json_split;
+mod jsonl;
 mod minhash;
 mod pii;
 mod fasttext;
@@ -33,6 +34,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<minhash::PyDedupIndex>()?;
     m.add_class::<minhash::PyExactIndex>()?;
     m.add_class::<json_split::PyJsonSplitter>()?;
+    m.add_class::<jsonl::PyJsonLinesAdapter>()?;
     m.add_class::<contam::PyContaminationIndex>()?;
     m.add_function(wrap_pyfunction!(pii::pii_spans, m)?)?;
     m.add_function(wrap_pyfunction!(pii::pii_redact, m)?)?;

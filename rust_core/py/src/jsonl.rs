@@ -1,0 +1,85 @@
+//! Binding of `assay_core::jsonl`: JSON Lines adapted to record-schema batches in Rust.
+
+use assay_core::jsonl::{Event, Format, LineAdapter};
+use numpy::PyArray1;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use pyo3_arrow::PyRecordBatch;
+
+use crate::errors::run_detached;
+
+/// JsonLinesAdapter(format, source, file, id_field, text_fields, domain, max_record_bytes).
+///
+/// `adapt(data, first_line, first_index)` reads complete lines and returns
+/// `(batch, index, line, own_id, starts, ends, events, lines, records)`: the record batch of
+/// the rows it adapted, per row its record index, line number, whether it has its own id and
+/// its line's byte span; `events` lists `(rows_before, "python" | "too_large", index, line,
+/// a, b)` for each line left to the Python reader (`a..b` its span) or over the size limit
+/// (`a` its size); then the numbers of lines and records read.
+#[pyclass(name = "JsonLinesAdapter", module = "assay._core", frozen)]
+pub struct PyJsonLinesAdapter {
+    inner: LineAdapter,
+}
+
+#[pymethods]
+impl PyJsonLinesAdapter {
+    #[new]
+    #[pyo3(signature = (format, source, file, id_field, text_fields, domain, max_record_bytes))]
+    fn new(
+        format: &str,
+        source: String,
+        file: String,
+        id_field: String,
+        text_fields: Vec<String>,
+        domain: Option<String>,
+        max_record_bytes: usize,
+    ) -> PyResult<Self> {
+        let format = Format::parse(format, text_fields)
+            .ok_or_else(|| PyValueError::new_err(format!("format {format:?} is not read in Rust")))?;
+        Ok(Self { inner: LineAdapter { format, id_field, source, file, domain, max_record_bytes } })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn adapt<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        first_line: u64,
+        first_index: u64,
+    ) -> PyResult<(
+        Bound<'py, PyAny>,
+        Bound<'py, PyArray1<u64>>,
+        Bound<'py, PyArray1<u64>>,
+        Bound<'py, PyArray1<bool>>,
+        Bound<'py, PyArray1<u64>>,
+        Bound<'py, PyArray1<u64>>,
+        Bound<'py, PyList>,
+        u64,
+        u64,
+    )> {
+        let inner = &self.inner;
+        let out = run_detached(py, move || inner.adapt_lines(data, first_line, first_index))?;
+        let events = PyList::empty(py);
+        for (before, event) in out.events {
+            match event {
+                Event::Python { index, line, start, end } => {
+                    events.append((before, "python", index, line, start as u64, end as u64))?
+                }
+                Event::TooLarge { index, line, size } => events.append((before, "too_large", index, line, size, 0u64))?,
+            }
+        }
+        let (starts, ends): (Vec<u64>, Vec<u64>) = out.span.iter().map(|&(s, e)| (s as u64, e as u64)).unzip();
+        Ok((
+            PyRecordBatch::new(out.batch).into_pyarrow(py)?,
+            PyArray1::from_vec(py, out.index),
+            PyArray1::from_vec(py, out.line),
+            PyArray1::from_vec(py, out.own_id),
+            PyArray1::from_vec(py, starts),
+            PyArray1::from_vec(py, ends),
+            events,
+            out.lines,
+            out.records,
+        ))
+    }
+}
