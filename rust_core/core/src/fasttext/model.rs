@@ -33,6 +33,7 @@ pub struct Scratch {
     hidden: Vec<f32>,
     output: Vec<f32>,
     hashes: Vec<i32>,
+    rows: Vec<u32>,
     heap: Vec<Scored>,
 }
 
@@ -170,22 +171,30 @@ impl FastTextModel {
         let PredictOptions { k, threshold, newlines_as_spaces } = *options;
         out.clear();
         let dim = self.dim();
-        let Scratch { hidden, output, hashes, heap } = scratch;
+        let Scratch { hidden, output, hashes, rows, heap } = scratch;
         hidden.clear();
         hidden.resize(dim, 0.0);
-        let mut rows = 0usize;
         let line = match text.as_bytes().iter().position(|&b| b == b'\n') {
             Some(end) if !newlines_as_spaces => &text.as_bytes()[..end],
             _ => text.as_bytes(),
         };
-        self.dictionary.line_rows(line, hashes, |row| {
-            self.input.add_row_to(hidden, row as usize);
-            rows += 1;
-        });
-        if rows == 0 {
+        rows.clear();
+        self.dictionary.line_rows(line, hashes, |row| rows.push(row as u32));
+        if rows.is_empty() {
             return;
         }
-        let scale = (1.0f64 / rows as f64) as f32;
+        // the rows are summed in the order fastText sums them, fetching ahead
+        const AHEAD: usize = 8;
+        for &row in rows.iter().take(AHEAD) {
+            self.input.prefetch_row(row as usize);
+        }
+        for (j, &row) in rows.iter().enumerate() {
+            if let Some(&next) = rows.get(j + AHEAD) {
+                self.input.prefetch_row(next as usize);
+            }
+            self.input.add_row_to(hidden, row as usize);
+        }
+        let scale = (1.0f64 / rows.len() as f64) as f32;
         for h in hidden.iter_mut() {
             *h *= scale;
         }
