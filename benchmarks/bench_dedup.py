@@ -161,6 +161,7 @@ def quality(docs: list[str], kinds: list[str]) -> list[dict]:
     results = []
     configs = [
         ("assay defaults (128 perms, 8x5)", {}),
+        ("scheme xxh3 (128 perms, 8x5)", {"scheme": "xxh3"}),
         ("datasketch optimum (128 perms, 9x13)", {"bands": 9, "rows": 13}),
         ("256 perms, 8x5", {"num_perm": 256}),
     ]
@@ -176,13 +177,15 @@ def quality(docs: list[str], kinds: list[str]) -> list[dict]:
                         "removed_with_J>=0.7": precise, "seconds": elapsed})
         print(f"{name:40s} recall(J>=0.85) {recall:.4f}  removed {len(removed):,}  "
               f"precision(J>=0.7 to survivor) {precise:.4f}  {elapsed:.2f} s")
-    by_kind = {}
-    out = assay.near_duplicates(docs, threshold=0.8)
-    cluster = out.column("cluster_id").to_numpy()
-    for kind in ("planted_en", "planted_zh"):
-        mask = high & np.array([kinds[i] == kind or kinds[j] == kind for i, j in zip(rows, cols)])
-        by_kind[kind] = float(np.mean(cluster[rows[mask]] == cluster[cols[mask]])) if mask.any() else float("nan")
-    print("recall(J>=0.85) by planted kind:", {k: round(v, 4) for k, v in by_kind.items()})
+    for scheme in ("affine32", "xxh3"):
+        by_kind = {}
+        out = assay.near_duplicates(docs, threshold=0.8, scheme=scheme)
+        cluster = out.column("cluster_id").to_numpy()
+        for kind in ("planted_en", "planted_zh"):
+            mask = high & np.array([kinds[i] == kind or kinds[j] == kind for i, j in zip(rows, cols)])
+            by_kind[kind] = float(np.mean(cluster[rows[mask]] == cluster[cols[mask]])) if mask.any() else float("nan")
+        print(f"recall(J>=0.85) by planted kind, {scheme}:", {k: round(v, 4) for k, v in by_kind.items()})
+    s_curve(docs, rows, cols, jac)
     index = assay.DedupIndex()
     index.add(docs)
     per_doc_tables = index.band_table_bytes / index.rows_seen
@@ -190,6 +193,21 @@ def quality(docs: list[str], kinds: list[str]) -> list[dict]:
     print(f"index at defaults: band tables {per_doc_tables:.1f} bytes/doc, survivor signatures "
           f"{per_doc_signatures:.1f} bytes/doc ({index.num_clusters:,} survivors of {index.rows_seen:,})")
     return results
+
+
+def s_curve(docs: list[str], rows, cols, jac) -> None:
+    """How often a pair of each Jaccard range ends in one cluster, per scheme (the LSH S-curve
+    with verification at 0.8): the two schemes should trace the same curve."""
+    import assay
+
+    edges = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 1.01]
+    print("pairs in one cluster, by Jaccard range (threshold 0.8, 8x5 bands):")
+    print("  " + " ".join(f"{lo:.2f}-{min(hi, 1.0):.2f}" for lo, hi in zip(edges, edges[1:])))
+    for scheme in ("affine32", "xxh3"):
+        cluster = assay.near_duplicates(docs, threshold=0.8, scheme=scheme).column("cluster_id").to_numpy()
+        same = cluster[rows] == cluster[cols]
+        shares = [same[(jac >= lo) & (jac < hi)].mean() for lo, hi in zip(edges, edges[1:])]
+        print(f"  {scheme:8s} " + " ".join(f"{s:9.3f}" for s in shares))
 
 
 def _median_rate(fn, count: int, repeats: int) -> tuple[float, float]:
@@ -224,6 +242,8 @@ def speed_worker(threads: int, count: int, repeats: int) -> None:
     # the output (the first call faults them in).
     assay.minhash(array)
     result["assay"] = _median_rate(lambda: assay.minhash(array), len(docs), repeats)
+    assay.minhash(array, scheme="xxh3")
+    result["assay_xxh3"] = _median_rate(lambda: assay.minhash(array, scheme="xxh3"), len(docs), repeats)
     if threads == 1:
         shingle_lists = [assay.shingles(d) for d in docs]
         result.update(_peer_rates(shingle_lists, max(1, len(docs) // 10), repeats))
@@ -262,7 +282,7 @@ def speed(count: int, repeats: int) -> dict:
         runs[threads] = json.loads(out.stdout.strip().splitlines()[-1])
     one, two = runs[1], runs[2]
     print(f"{one['docs']:,} Reuters docs, {one['mean_bytes']:.0f} bytes/doc, 128 permutations, docs/s (wall | cpu):")
-    for name in ("assay", "datasketch_affine32", "rensa"):
+    for name in ("assay", "assay_xxh3", "datasketch_affine32", "rensa"):
         wall, cpu = one[name]
         print(f"  1 thread  {name:22s} {wall:>12,.0f} | {cpu:>12,.0f}")
     print(f"  2 threads {'assay':22s} {two['assay'][0]:>12,.0f}")
@@ -271,6 +291,7 @@ def speed(count: int, repeats: int) -> dict:
         "vs_datasketch_cpu": one["assay"][1] / one["datasketch_affine32"][1],
         "vs_rensa_wall": one["assay"][0] / one["rensa"][0],
         "vs_rensa_cpu": one["assay"][1] / one["rensa"][1],
+        "xxh3_vs_rensa_wall": one["assay_xxh3"][0] / one["rensa"][0],
         "two_threads_vs_one_wall": two["assay"][0] / one["assay"][0],
     }
     print("ratios:", {k: round(v, 2) for k, v in ratios.items()})
@@ -312,6 +333,7 @@ def languages_worker(repeats: int) -> None:
             "shingles_per_doc": len(lengths) / len(docs),
             "multi_block_shingles": float(np.mean(np.array(lengths) > 55)),
             "assay": _median_rate(lambda: assay.minhash(array), len(docs), repeats)[0],
+            "assay_xxh3": _median_rate(lambda: assay.minhash(array, scheme="xxh3"), len(docs), repeats)[0],
             **{name: wall for name, (wall, _cpu) in peers.items()},
         }
     print(json.dumps(results))
@@ -324,11 +346,12 @@ def languages(repeats: int) -> dict:
     results = json.loads(out.stdout.strip().splitlines()[-1])
     print("one thread, docs/s (8 sentences per document; shingles > 55 bytes need 2+ SHA-1 blocks):")
     print(f"  {'lang':4s} {'bytes/doc':>9s} {'shingles':>8s} {'>55 B':>6s} {'assay':>9s} {'datasketch':>10s} "
-          f"{'rensa':>9s} {'vs datasketch':>13s} {'vs rensa':>8s}")
+          f"{'rensa':>9s} {'vs datasketch':>13s} {'vs rensa':>8s} {'xxh3':>9s} {'xxh3 vs rensa':>13s}")
     for lang, r in results.items():
         print(f"  {lang:4s} {r['bytes_per_doc']:9.0f} {r['shingles_per_doc']:8.0f} {r['multi_block_shingles']:6.0%} "
               f"{r['assay']:9,.0f} {r['datasketch_affine32']:10,.0f} {r['rensa']:9,.0f} "
-              f"{r['assay'] / r['datasketch_affine32']:12.1f}x {r['assay'] / r['rensa']:7.2f}x")
+              f"{r['assay'] / r['datasketch_affine32']:12.1f}x {r['assay'] / r['rensa']:7.2f}x "
+              f"{r['assay_xxh3']:9,.0f} {r['assay_xxh3'] / r['rensa']:12.2f}x")
     return results
 
 

@@ -51,6 +51,9 @@ class NearDedupParams(StepParams):
     unit: Literal["word", "char", "auto"] = "auto"
     verify: bool = True
     seed: int = 1
+    scheme: Literal["affine32", "xxh3"] = "affine32"
+    """``affine32``: datasketch's signatures (SHA-1 of each shingle); ``xxh3``: XXH3 of each
+    shingle, the same permutations, several times faster, not datasketch-compatible."""
     load_index: Optional[str] = None
     """Start from an index saved by an earlier run: new rows are also deduplicated against it."""
     save_index: Optional[str] = None
@@ -229,10 +232,14 @@ class NearDedupStep(_IndexedDedupStep):
         p = self.params
         if p.load_index:
             self.index = DedupIndex.load(p.load_index)
+            if self.index.config["scheme"] != p.scheme:
+                raise ValueError(f"near_dedup: the index in {p.load_index} was built with scheme "
+                                 f"{self.index.config['scheme']!r}; set scheme: {self.index.config['scheme']} "
+                                 f"(this step has {p.scheme!r})")
         else:
             self.index = DedupIndex(
                 threshold=p.threshold, num_perm=p.num_perm, bands=p.bands, rows=p.rows,
-                ngram=p.ngram, unit=p.unit, verify=p.verify, seed=p.seed,
+                ngram=p.ngram, unit=p.unit, verify=p.verify, seed=p.seed, scheme=p.scheme,
             )
 
     def _load_index(self, path: Path) -> DedupIndex:
@@ -244,7 +251,7 @@ class NearDedupStep(_IndexedDedupStep):
                              "process's state)")
         config = self.index.config
         return DedupIndex(**{k: config[k] for k in ("threshold", "num_perm", "bands", "rows", "ngram", "unit",
-                                                    "verify", "seed")})
+                                                    "verify", "seed", "scheme")})
 
     def group_keys(self, batch: pa.RecordBatch) -> pa.Table:
         """One row per (pending row, band): ``row_key`` and ``bucket``, the band and the

@@ -84,7 +84,7 @@ pub fn minhash(
     let signatures: Vec<Signatures> =
         run_detached(py, move || chunks.iter().map(|chunk| hasher.signatures(chunk.as_ref())).collect())?;
     let flat = match scheme {
-        "affine32" => {
+        "affine32" | "xxh3" => {
             let mut values: Vec<u32> = Vec::new();
             for s in signatures {
                 match s {
@@ -160,7 +160,7 @@ pub struct PyDedupIndex {
 #[pymethods]
 impl PyDedupIndex {
     #[new]
-    #[pyo3(signature = (threshold, num_perm, bands, rows, seed, ngram, unit, verify))]
+    #[pyo3(signature = (threshold, num_perm, bands, rows, seed, ngram, unit, verify, scheme="affine32"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         threshold: f64,
@@ -171,6 +171,7 @@ impl PyDedupIndex {
         ngram: usize,
         unit: &str,
         verify: bool,
+        scheme: &str,
     ) -> PyResult<Self> {
         let config = DedupConfig {
             threshold,
@@ -181,6 +182,7 @@ impl PyDedupIndex {
             ngram,
             unit: Unit::parse(unit).map_err(to_py_err)?,
             verify,
+            scheme: Scheme::parse(scheme).map_err(to_py_err)?,
         };
         Ok(Self { inner: DedupIndex::new(config).map_err(to_py_err)? })
     }
@@ -258,6 +260,7 @@ impl PyDedupIndex {
         d.set_item("ngram", c.ngram)?;
         d.set_item("unit", c.unit.name())?;
         d.set_item("verify", c.verify)?;
+        d.set_item("scheme", c.scheme.name())?;
         Ok(d)
     }
 

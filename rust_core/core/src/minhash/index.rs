@@ -38,6 +38,8 @@ pub struct DedupConfig {
     pub ngram: usize,
     pub unit: Unit,
     pub verify: bool,
+    /// `affine32` (datasketch's signatures) or `xxh3` (see [`Scheme::Xxh3`]).
+    pub scheme: Scheme,
 }
 
 impl DedupConfig {
@@ -54,6 +56,9 @@ impl DedupConfig {
         }
         if self.ngram == 0 {
             return bad("ngram must be >= 1".into());
+        }
+        if self.scheme == Scheme::Legacy {
+            return bad("the dedup index takes scheme 'affine32' or 'xxh3'".into());
         }
         Ok(())
     }
@@ -90,7 +95,8 @@ struct Prepared {
 }
 
 const MAGIC: &[u8; 8] = b"ASSAYLSH";
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 added the scheme byte (version 1 files are `affine32`).
+const FORMAT_VERSION: u32 = 2;
 
 /// `row_keys`, when given, name each of the `len` rows.
 pub(crate) fn check_row_keys(row_keys: Option<&[u64]>, len: usize) -> Result<()> {
@@ -106,7 +112,7 @@ pub(crate) fn check_row_keys(row_keys: Option<&[u64]>, len: usize) -> Result<()>
 impl DedupIndex {
     pub fn new(config: DedupConfig) -> Result<Self> {
         config.validate()?;
-        let hasher = MinHasher::new(config.num_perm, config.seed, Scheme::Affine32, config.ngram, config.unit)?;
+        let hasher = MinHasher::new(config.num_perm, config.seed, config.scheme, config.ngram, config.unit)?;
         Ok(Self {
             tables: vec![BandTable::default(); config.bands],
             config,
@@ -292,6 +298,10 @@ impl DedupIndex {
             Unit::Auto => 2,
         });
         header.push(c.verify as u8);
+        header.push(match c.scheme {
+            Scheme::Affine32 | Scheme::Legacy => 0,
+            Scheme::Xxh3 => 1,
+        });
         header.extend_from_slice(&self.rows_seen.to_le_bytes());
         header.extend_from_slice(&(self.survivor_rows.len() as u64).to_le_bytes());
         writer.write_all(&header).map_err(io)?;
@@ -314,7 +324,8 @@ impl DedupIndex {
             return Err(bad("wrong magic bytes"));
         }
         let version = read_u64s_n::<4>(reader).map_err(|_| bad("truncated"))?;
-        if u32::from_le_bytes(version) != FORMAT_VERSION {
+        let version = u32::from_le_bytes(version);
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(bad("unsupported format version"));
         }
         let mut fields = [0u64; 5];
@@ -338,6 +349,15 @@ impl DedupIndex {
             ngram: fields[4] as usize,
             unit,
             verify: flags[1] != 0,
+            scheme: if version == 1 {
+                Scheme::Affine32
+            } else {
+                match read_u64s_n::<1>(reader).map_err(|_| bad("truncated"))?[0] {
+                    0 => Scheme::Affine32,
+                    1 => Scheme::Xxh3,
+                    _ => return Err(bad("unknown scheme")),
+                }
+            },
         };
         let mut index = Self::new(config)?;
         index.rows_seen = u64::from_le_bytes(read_u64s_n::<8>(reader).map_err(|_| bad("truncated"))?);
@@ -403,6 +423,7 @@ mod tests {
             ngram: 3,
             unit: Unit::Auto,
             verify: true,
+            scheme: Scheme::Affine32,
         }
     }
 
@@ -470,6 +491,29 @@ mod tests {
         assert_eq!((out[0].cluster_id, out[0].is_duplicate), (1, true));
         assert_eq!((out[1].cluster_id, out[1].is_duplicate), (1, false));
         assert!(DedupIndex::new(config()).unwrap().add(&[&StringArray::from(vec!["x"])], Some(&[1]), None).is_err());
+    }
+
+    #[test]
+    fn the_xxh3_scheme_finds_the_same_planted_duplicates_and_saves_its_scheme() {
+        let docs = corpus();
+        let array = StringArray::from(docs.clone());
+        let affine = DedupIndex::new(config()).unwrap().add(&[&array], None, None).unwrap();
+        let xxh3_config = DedupConfig { scheme: Scheme::Xxh3, ..config() };
+        let mut index = DedupIndex::new(xxh3_config.clone()).unwrap();
+        let fast = index.add(&[&array], None, None).unwrap();
+        let flags = |out: &[Assignment]| out.iter().map(|a| a.is_duplicate).collect::<Vec<_>>();
+        assert_eq!(flags(&fast), flags(&affine));
+        let mut bytes = Vec::new();
+        index.save(&mut bytes).unwrap();
+        assert_eq!(DedupIndex::load(&mut bytes.as_slice()).unwrap().config().scheme, Scheme::Xxh3);
+        // a version-1 file (no scheme byte) is affine32
+        let mut v1 = Vec::new();
+        DedupIndex::new(config()).unwrap().save(&mut v1).unwrap();
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let scheme_at = 8 + 4 + 5 * 8 + 8 + 2;
+        v1.remove(scheme_at);
+        assert_eq!(DedupIndex::load(&mut v1.as_slice()).unwrap().config().scheme, Scheme::Affine32);
+        assert!(DedupIndex::new(DedupConfig { scheme: Scheme::Legacy, ..config() }).is_err());
     }
 
     #[test]

@@ -29,6 +29,18 @@ pub struct Scratch {
     mixed: Vec<u32>,
 }
 
+/// The `xxh3` scheme's hash of one shingle: 64-bit XXH3 (seed 0), its halves xor-ed.
+///
+/// ```
+/// let h = xxhash_rust::xxh3::xxh3_64(b"a b c d e");
+/// assert_eq!(assay_core::minhash::kernel::xxh3_hash32(b"a b c d e"), (h ^ (h >> 32)) as u32);
+/// ```
+#[inline]
+pub fn xxh3_hash32(shingle: &[u8]) -> u32 {
+    let h = xxhash_rust::xxh3::xxh3_64(shingle);
+    (h ^ (h >> 32)) as u32
+}
+
 /// Appended to the normalized text while its shingles are hashed, so every shingle's
 /// 64-byte window is readable (the SHA-1 kernel loads whole windows and masks them).
 const PADDING: &str = match std::str::from_utf8(&[0u8; 64]) {
@@ -40,6 +52,7 @@ const PADDING: &str = match std::str::from_utf8(&[0u8; 64]) {
 #[derive(Debug, Clone)]
 pub struct MinHasher {
     permutations: Permutations,
+    scheme: Scheme,
     ngram: usize,
     unit: Unit,
 }
@@ -49,7 +62,7 @@ impl MinHasher {
         if ngram == 0 {
             return Err(AssayError::InvalidArgument("ngram must be >= 1".into()));
         }
-        Ok(Self { permutations: Permutations::new(num_perm, seed, scheme)?, ngram, unit })
+        Ok(Self { permutations: Permutations::new(num_perm, seed, scheme)?, scheme, ngram, unit })
     }
 
     pub fn num_perm(&self) -> usize {
@@ -57,7 +70,7 @@ impl MinHasher {
     }
 
     pub fn scheme(&self) -> Scheme {
-        self.permutations.scheme()
+        self.scheme
     }
 
     pub fn ngram(&self) -> usize {
@@ -98,7 +111,7 @@ impl MinHasher {
     /// `sha1_hash32` of every shingle of `text`, in order (left in `scratch`).
     pub fn shingle_hashes<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [u32] {
         self.prepare(text, scratch);
-        Self::hash_spans(scratch)
+        self.hash_spans(scratch)
     }
 
     /// The same hashes in any order, which is all a signature needs: shingles that fit
@@ -107,6 +120,9 @@ impl MinHasher {
     /// the longest). Matters for 2- and 3-byte scripts, where many word shingles are longer.
     fn signature_hashes<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [u32] {
         self.prepare(text, scratch);
+        if self.scheme == Scheme::Xxh3 {
+            return self.hash_spans(scratch);
+        }
         let spans = &mut scratch.spans;
         let fits = |&(start, end): &(u32, u32)| end - start <= ONE_BLOCK as u32;
         if let Some(first_long) = spans.iter().position(|span| !fits(span)) {
@@ -118,10 +134,16 @@ impl MinHasher {
                 }
             }
         }
-        Self::hash_spans(scratch)
+        self.hash_spans(scratch)
     }
 
-    fn hash_spans(scratch: &mut Scratch) -> &[u32] {
+    fn hash_spans<'s>(&self, scratch: &'s mut Scratch) -> &'s [u32] {
+        if self.scheme == Scheme::Xxh3 {
+            let bytes = scratch.normalized.text.as_bytes();
+            scratch.hashes.clear();
+            scratch.hashes.extend(scratch.spans.iter().map(|&(s, e)| xxh3_hash32(&bytes[s as usize..e as usize])));
+            return &scratch.hashes;
+        }
         let (spans, normalized) = (&scratch.spans, &mut scratch.normalized.text);
         let length = normalized.len();
         normalized.push_str(PADDING);
@@ -136,7 +158,7 @@ impl MinHasher {
     /// the text has no shingle (then `out` is the empty sketch).
     pub fn signature_u32(&self, text: &str, scratch: &mut Scratch, out: &mut [u32]) -> bool {
         let Permutations::Affine32 { a, b } = &self.permutations else {
-            panic!("signature_u32 needs the affine32 scheme");
+            panic!("signature_u32 needs the affine32 or xxh3 scheme");
         };
         out.fill(u32::MAX);
         self.signature_hashes(text, scratch);
@@ -173,7 +195,7 @@ impl MinHasher {
         let column = StringColumn::try_new(texts, "minhash")?;
         let n = self.num_perm();
         Ok(match self.scheme() {
-            Scheme::Affine32 => Signatures::U32(fill_rows(column.len(), n, |scratch, row, out| match column.get(row) {
+            Scheme::Affine32 | Scheme::Xxh3 => Signatures::U32(fill_rows(column.len(), n, |scratch, row, out| match column.get(row) {
                 Some(text) => {
                     self.signature_u32(text, scratch, out);
                 }
@@ -247,6 +269,25 @@ mod tests {
                 out
             }
         }
+    }
+
+    #[test]
+    fn xxh3_signatures_are_the_affine32_permutations_of_xxh3_hashes() {
+        let text = "The quick brown fox jumps over the lazy dog near the river bank";
+        let hasher = MinHasher::new(16, 7, Scheme::Xxh3, 3, Unit::Auto).unwrap();
+        let Permutations::Affine32 { a, b } = Permutations::new(16, 7, Scheme::Affine32).unwrap() else { unreachable!() };
+        let expected: Vec<u32> = (0..16)
+            .map(|p| {
+                crate::minhash::shingles(text, 3, Unit::Auto)
+                    .iter()
+                    .map(|s| a[p].wrapping_mul(fmix32(xxh3_hash32(s))).wrapping_add(b[p]))
+                    .min()
+                    .unwrap()
+            })
+            .collect();
+        let mut out = vec![0u32; 16];
+        assert!(hasher.signature_u32(text, &mut Scratch::default(), &mut out));
+        assert_eq!(out, expected);
     }
 
     #[test]
