@@ -527,3 +527,39 @@ def test_row_keys_name_the_survivor_and_change_nothing_else():
         assert named.column("cluster_id").to_pylist() == [int(keys[i]) for i in plain.column("cluster_id").to_pylist()]
     with pytest.raises(ValueError, match="row_keys has 1 values for 4 rows"):
         ExactDedupIndex().add(docs, row_keys=keys[:1])
+
+
+def test_xxh3_scheme_is_datasketch_with_an_xxh3_hash_function():
+    """scheme="xxh3" is datasketch's affine32 MinHash whose hashfunc is XXH3-64 folded to 32 bits
+    (the reference: datasketch with the python-xxhash package's XXH3)."""
+    xxhash = pytest.importorskip("xxhash")
+
+    def xxh3_hash32(data: bytes) -> int:
+        value = xxhash.xxh3_64_intdigest(data)
+        return (value ^ (value >> 32)) & 0xFFFFFFFF
+
+    texts = _real_texts()[:300] + _multilingual_texts()[:300] + ["x"]
+    ours = assay.minhash(texts, num_perm=64, seed=3, scheme="xxh3")
+    for row, text in zip(ours, texts):
+        m = datasketch.MinHash(num_perm=64, seed=3, scheme="affine32", hashfunc=xxh3_hash32)
+        m.update_batch(assay.shingles(text))
+        assert np.array_equal(row, m.hashvalues)
+
+
+def test_near_dedup_step_takes_the_scheme_and_refuses_a_mismatched_index(tmp_path):
+    docs = [t for t in _real_texts() if len(t.split()) > 30][:200]
+    docs += [d + " !" for d in docs[:10]]
+    for scheme in ("affine32", "xxh3"):
+        flags = assay.near_duplicates(docs, scheme=scheme).column("is_duplicate").to_pylist()
+        assert all(flags[-10:]), scheme  # the planted copies
+    index = assay.DedupIndex(scheme="xxh3")
+    index.add(docs)
+    index.save(tmp_path / "near.idx")
+    assert assay.DedupIndex.load(tmp_path / "near.idx").config["scheme"] == "xxh3"
+    from assay.steps import STEPS
+
+    with pytest.raises(ValueError, match="scheme"):
+        STEPS["near_dedup"](load_index=str(tmp_path / "near.idx"))
+    assert STEPS["near_dedup"](load_index=str(tmp_path / "near.idx"), scheme="xxh3").index.config["scheme"] == "xxh3"
+    with pytest.raises(ValueError, match="scheme"):
+        assay.DedupIndex(scheme="legacy")

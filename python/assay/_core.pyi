@@ -96,7 +96,8 @@ class DedupIndex:
     """The streaming near-duplicate index."""
 
     def __init__(
-        self, threshold: float, num_perm: int, bands: int, rows: int, seed: int, ngram: int, unit: str, verify: bool
+        self, threshold: float, num_perm: int, bands: int, rows: int, seed: int, ngram: int, unit: str, verify: bool,
+        scheme: str = "affine32",
     ) -> None: ...
     def add(self, texts: Any, order: npt.NDArray[np.int64] | None = None,
             row_keys: npt.NDArray[np.int64] | None = None) -> _Assigned:
@@ -147,6 +148,18 @@ class JsonSplitter:
     def pending_bytes(self) -> int: ...
     @property
     def in_open_array(self) -> bool: ...
+
+class JsonLinesAdapter:
+    """JSON Lines of the ``text``, ``alpaca``, ``belle`` or ``sharegpt`` format adapted to
+    record-schema batches (see ``assay.io.rust_lines``)."""
+
+    def __init__(self, format: str, source: str, file: str, id_field: str, text_fields: list[str],
+                 domain: str | None, max_record_bytes: int) -> None: ...
+    def adapt(self, data: bytes, first_line: int, first_index: int) -> tuple[
+            pa.RecordBatch, npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.bool_],
+            npt.NDArray[np.uint64], npt.NDArray[np.uint64], list[tuple[int, str, int, int, int, int]], int, int]:
+        """(batch, record index, line, own id, span starts, span ends, events, lines, records) of
+        the complete lines ``data``: events are the lines left to Python or over the size limit."""
 class ContaminationIndex:
     """The n-grams of evaluation items (see :mod:`assay.contamination`)."""
 
