@@ -14,26 +14,11 @@
 //! times, and the fastest time of every chunk is summed (other work on the machine only adds).
 
 use std::hint::black_box;
-use std::time::Instant;
+mod common;
+
+use common::best_seconds;
 
 use assay_core::quality::{check_text, Document, Filter, Language};
-
-const CHUNK: usize = 100;
-
-fn best_seconds(docs: usize, rounds: usize, mut f: impl FnMut(std::ops::Range<usize>)) -> f64 {
-    let mut total = 0.0;
-    for start in (0..docs).step_by(CHUNK) {
-        let chunk = start..(start + CHUNK).min(docs);
-        let mut best = f64::INFINITY;
-        for _ in 0..rounds {
-            let t = Instant::now();
-            f(chunk.clone());
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        total += best;
-    }
-    total
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);

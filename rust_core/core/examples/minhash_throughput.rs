@@ -13,30 +13,15 @@
 //! chunks of 100 documents, each chunk `ROUNDS` times, and the fastest time of every
 //! chunk is summed.
 
-use std::time::Instant;
+mod common;
+
+use common::{best_seconds, CHUNK};
 
 use arrow_array::StringArray;
 use assay_core::minhash::sha1_batch::{sha1_hash32_spans, sha1_hash32_spans_lanes};
 use assay_core::minhash::shingle::{normalize_into, Normalized};
 use assay_core::minhash::scheme::{fmix32, update_affine32, update_affine32_mixed, update_affine32_mixed_avx2};
 use assay_core::minhash::{MinHasher, Permutations, Scheme, Scratch, Unit};
-
-const CHUNK: usize = 100;
-
-fn best_seconds(docs: usize, rounds: usize, mut f: impl FnMut(std::ops::Range<usize>)) -> f64 {
-    let mut total = 0.0;
-    for start in (0..docs).step_by(CHUNK) {
-        let chunk = start..(start + CHUNK).min(docs);
-        let mut best = f64::INFINITY;
-        for _ in 0..rounds {
-            let t = Instant::now();
-            f(chunk.clone());
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        total += best;
-    }
-    total
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);
