@@ -1,6 +1,6 @@
 """Does selection help? Fit a rule with ``assay mine``, then compare subsets at equal size.
 
-    python benchmarks/bench_selection.py [--subsets 16] [--size 100] [--steps 25] [--max-length 384]
+    python benchmarks/bench_selection.py [--subsets 16] [--size 100] [--steps 25] [--seeds 3] [--max-length 384]
         [--eval-examples 120] [--work /tmp/assay-bench-selection]
 
 On 2 CPU cores SmolLM2-135M LoRA trains at ~140 tokens/s, so a CPU run uses few short steps
@@ -17,16 +17,19 @@ to a model folder), LoRA r=8, ``--steps`` steps of batch 4, on the GPU when ther
 1. Score the pool (len_response, mtld, ppl, ppl_alone, ifd, knn_k) and print rows/s per
    indicator.
 2. ``assay mine`` with ``--subsets`` random subsets of 50-400 rows and 4 size trials.
-3. At ``--size`` rows: fine-tune on the rule's top rows, a random draw, the longest
-   responses, the IFD preset's rows, and on the whole pool (the same number of steps, so the
-   model sees as many examples), and print each eval loss.
+3. At ``--size`` rows: fine-tune on the rule's top rows, the longest responses, the IFD
+   preset's rows, a random draw and the whole pool (the same number of steps, so the model
+   sees as many examples), ``--seeds`` times each; print each arm's mean and spread and a
+   Welch t-test of each arm against the random one.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
+import statistics
 import time
 from pathlib import Path
 
@@ -77,6 +80,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="fine-tunes per compared subset (trainer seeds; new draws for the random one)")
     parser.add_argument("--max-length", type=int, default=384)
     parser.add_argument("--eval-examples", type=int, default=120)
     parser.add_argument("--work", default="/tmp/assay-bench-selection")
@@ -149,21 +154,52 @@ def main() -> None:
 
     df = pl.from_arrow(scored)
     n = args.size
-    picks = {
-        "rule (mined)": selected(df, SelectionConfig(rule=resolve_rule(str(work / "mine" / "rule.yaml")), top_k=n))[0],
-        "random": pl.Series(range(scored.num_rows)).is_in(
-            pl.Series(random.Random(1).sample(range(scored.num_rows), n)).implode()),
+    rule = resolve_rule(str(work / "mine" / "rule.yaml"))
+    fixed = {
+        "rule (mined)": selected(df, SelectionConfig(rule=rule, top_k=n))[0],
         "longest": selected(df, SelectionConfig(rule="longest", top_k=n))[0],
         "ifd": selected(df, SelectionConfig(rule="ifd", top_k=n))[0],
     }
-    print(f"at {n} rows ({args.steps} steps of 4 each):")
-    for name, keep in picks.items():
-        rows = scored.filter(pa.array(keep.to_numpy()))
-        loss = fine_tune_eval_loss(rows, train, [str(eval_path)], work / "compare" / name.split()[0])
-        print(f"  {name:<14} {rows.num_rows:>5} rows  eval loss {loss:.4f}")
-    loss = fine_tune_eval_loss(scored, train, [str(eval_path)], work / "compare" / "full")
-    print(f"  {'full pool':<14} {scored.num_rows:>5} rows  eval loss {loss:.4f}")
+    done_path = work / "compare" / "losses.jsonl"
+    done = {(r["arm"], r["seed"]): r["eval_loss"] for r in _records(done_path)}
+    print(f"at {n} rows ({args.steps} steps of 4 each), {args.seeds} seeds per arm "
+          f"(the trainer's seed; the random arm also draws its rows with it):")
+    losses: dict[str, list[float]] = {}
+    for arm in [*fixed, "random", "full pool"]:
+        for seed in range(args.seeds):
+            if (arm, seed) not in done:
+                if arm == "random":
+                    keep = pl.Series(range(scored.num_rows)).is_in(
+                        pl.Series(random.Random(1 + seed).sample(range(scored.num_rows), n)).implode())
+                    rows = scored.filter(pa.array(keep.to_numpy()))
+                elif arm == "full pool":
+                    rows = scored
+                else:
+                    rows = scored.filter(pa.array(fixed[arm].to_numpy()))
+                cfg_seed = {**train, "train": {**train["train"], "seed": seed}}
+                loss = fine_tune_eval_loss(rows, cfg_seed, [str(eval_path)], work / "compare" / "run")
+                done[(arm, seed)] = loss
+                done_path.parent.mkdir(parents=True, exist_ok=True)
+                with done_path.open("a") as f:
+                    f.write(json.dumps({"arm": arm, "seed": seed, "rows": rows.num_rows, "eval_loss": loss}) + "\n")
+            losses.setdefault(arm, []).append(done[(arm, seed)])
+    print(f"  {'subset':<14} {'mean':>7} {'sd':>7}  losses by seed")
+    for arm, values in losses.items():
+        sd = statistics.stdev(values) if len(values) > 1 else float("nan")
+        print(f"  {arm:<14} {statistics.mean(values):7.4f} {sd:7.4f}  {', '.join(f'{v:.4f}' for v in values)}")
+    if args.seeds > 1:
+        from scipy.stats import ttest_ind
 
+        for arm in [*fixed, "full pool"]:
+            test = ttest_ind(losses[arm], losses["random"], equal_var=False)
+            print(f"  {arm} vs random: mean difference {statistics.mean(losses[arm]) - statistics.mean(losses['random']):+.4f}"
+                  f" nats, Welch t {test.statistic:+.2f}, p {test.pvalue:.3g}")
+
+
+def _records(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 if __name__ == "__main__":
     main()

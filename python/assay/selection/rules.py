@@ -14,8 +14,10 @@ Presets (:data:`PRESETS`):
   naturalness, coherence and understandability, Len the response length, Knn6 the distance
   to the 6th neighbour in a SentenceBERT space). The coefficients mean what they meant only
   with those scorers and models; with assay's default scorers (SmolLM2, all-MiniLM-L6-v2)
-  they are a starting point, and ``assay mine`` fits your own. The coefficients here were
-  transcribed from the paper; check them against it before relying on them.
+  they are a starting point, and ``assay mine`` fits your own. The coefficients were
+  transcribed from the paper and agree with two independent public transcriptions of its
+  rules (a data-selection write-up applying the 7B rule, and a survey of selection methods
+  quoting the 13B one).
 - ``longest``: the longest responses first (Long Is More, Zhao et al. 2024): needs
   ``len_response``.
 - ``ifd``: rows with IFD below 1 (the prompt helps), highest IFD first (Superfiltering /
