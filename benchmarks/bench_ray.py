@@ -19,6 +19,16 @@ started once, before the timings, as a cluster would be):
 
 Rounds interleave the configurations (A B C D A B C D ...); medians and the worst run are
 printed, and every configuration's shards are checked to be byte-identical.
+
+``--rss-scales 1,4`` runs ``web`` on the two-node cluster at 1x, 4x... ``--size-mb`` and samples
+the resident memory of every Ray worker process (and the driver) every 0.2 s: the peak per
+worker, which should stay flat as the input grows (what Ray spills is not in it).
+``--stages`` runs ``web`` once on two nodes in this process and prints the executor's stage
+log (the id check, each segment, each global step) and the finishing stage on the driver.
+
+``--shuffle-bytes`` measures instead what the Ray executor's shuffles move for ``near``: the
+tables its groupbys exchange, with the engine's column layout, built in one process from the
+step's own band keys, and the rounds its label propagation takes (docs/scale.md uses them).
 """
 from __future__ import annotations
 
@@ -94,15 +104,150 @@ def shard_digest(out: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def run(config: str, pipeline: Path, out: Path, addresses: dict[str, str]) -> float:
+def command(config: str, pipeline: Path, out: Path, addresses: dict[str, str]) -> list[str]:
     cmd = [sys.executable, "-m", "assay.cli", "run", str(pipeline), "-o", str(out), "--no-progress"]
     if config.startswith("local"):
-        cmd += ["--threads", config[-1]]
-    else:
-        cmd += ["--engine", "ray", "--address", addresses[config]]
+        return cmd + ["--threads", config[-1]]
+    return cmd + ["--engine", "ray", "--address", addresses[config]]
+
+
+def run(config: str, pipeline: Path, out: Path, addresses: dict[str, str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(command(config, pipeline, out, addresses), check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     return time.perf_counter() - t0
+
+
+def worker_rss(cmd: list[str]) -> tuple[float, float, float, float, int]:
+    """Run ``cmd`` (a driver on a Ray cluster) and sample every Ray worker's resident memory
+    every 0.2 s: (wall s, peak MiB of the largest worker, the same without shared pages, the
+    driver's peak, workers seen). A worker's RSS counts the pages of Ray's shared object store
+    it has touched; RSS minus shared memory is what the worker holds itself."""
+    import psutil
+
+    peaks: dict[int, int] = {}
+    private: dict[int, int] = {}
+    t0 = time.perf_counter()
+    driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver_peak = 0
+    while driver.poll() is None:
+        for proc in psutil.process_iter(["pid", "name", "cmdline", "memory_info"]):
+            try:
+                name = proc.info["name"] or ""
+                line = " ".join(proc.info["cmdline"] or [])
+                memory = proc.info["memory_info"]
+                rss = memory.rss if memory else 0
+                own = memory.rss - memory.shared if memory else 0
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            if proc.info["pid"] == driver.pid:
+                driver_peak = max(driver_peak, rss)
+            elif name.startswith("ray::") or "default_worker.py" in line:
+                peaks[proc.info["pid"]] = max(peaks.get(proc.info["pid"], 0), rss)
+                private[proc.info["pid"]] = max(private.get(proc.info["pid"], 0), own)
+        time.sleep(0.2)
+    if driver.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed ({driver.returncode})")
+    return (time.perf_counter() - t0, max(peaks.values(), default=0) / 2**20,
+            max(private.values(), default=0) / 2**20, driver_peak / 2**20, len(peaks))
+
+
+def stages(pipeline: Path, out: Path, address: str) -> None:
+    """One Ray run in this process with the executor's stage log on, and the finishing stage timed."""
+    import logging
+
+    import assay
+    from assay.pipeline import runner
+
+    logging.basicConfig(format="  %(message)s")
+    logging.getLogger("assay.ray").setLevel(logging.INFO)
+    finish = runner._finish
+    timed: dict[str, float] = {}
+
+    def timed_finish(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return finish(*args, **kwargs)
+        finally:
+            timed["finish"] = time.perf_counter() - t
+
+    runner._finish = timed_finish
+    t0 = time.perf_counter()
+    try:
+        assay.run_pipeline(pipeline, output_dir=out, engine="ray", address=address)
+    finally:
+        runner._finish = finish
+    print(f"  finishing stage on the driver (rejects, shards, manifest, report): {timed.get('finish', 0):.1f} s; "
+          f"whole run {time.perf_counter() - t0:.1f} s")
+
+
+def shuffle_bytes(data: Path) -> None:
+    """Print the bytes per input document of each shuffle of ``near`` on the Ray executor.
+
+    The tables have the engine's columns (:mod:`assay.pipeline.ray_engine`): the id check's
+    query log (unit, query, 128-bit hash, part), the (row, band bucket) keys, the edges of
+    buckets shared by two rows or more, two groupbys per round of min-label propagation
+    (run here to convergence, as the engine does), the component members sent to their
+    unit (which reads their key texts from its staged rows), the members' texts grouped by
+    component and the decisions written back per unit."""
+    import numpy as np
+    import pyarrow as pa
+
+    import assay
+    from assay.steps import ROW_KEY, ROW_KEY_FILE_SHIFT, STEPS
+
+    step = STEPS["near_dedup"](threshold=0.8)
+    tables = []
+    for number, path in enumerate(sorted(data.glob("*.jsonl"))):
+        table = assay.read(str(path), "text", source="reuters", text_field=["title", "body"],
+                           id_field="newid").read_all()
+        keys = (np.int64(number) << np.int64(ROW_KEY_FILE_SHIFT)) + np.arange(table.num_rows, dtype=np.int64)
+        tables.append(table.append_column(ROW_KEY, pa.array(keys)))
+    rows = pa.concat_tables(tables)
+    docs = rows.num_rows
+    int64 = 8
+    buckets = step.group_keys(rows.combine_chunks().to_batches()[0])
+    bucket_values = buckets.column("bucket").to_numpy()
+    _, bucket_ids, bucket_sizes = np.unique(bucket_values, return_inverse=True, return_counts=True)
+    shared = bucket_sizes[bucket_ids] > 1
+    edge_rows = buckets.column(ROW_KEY).to_numpy()[shared]
+    edge_buckets = bucket_ids[shared]
+    row_values, row_ids = np.unique(edge_rows, return_inverse=True)
+    labels = row_values.copy()  # each row's label: the least row key it has reached
+    rounds = 0
+    while True:
+        rounds += 1
+        bucket_label = np.full(bucket_sizes.size, np.iinfo(np.int64).max)
+        np.minimum.at(bucket_label, edge_buckets, labels[row_ids])
+        new = labels.copy()
+        np.minimum.at(new, row_ids, bucket_label[edge_buckets])
+        fell = int((new < labels).sum())
+        labels = new
+        if not fell:
+            break
+    edges = int(shared.sum())
+    component_rows = row_values.size
+    texts = step.keys(rows.combine_chunks().to_batches()[0]).column("text")
+    text_bytes = texts.nbytes
+    stages = [
+        ("id check: (unit, query, hash high, low, part) per row", docs * 5 * int64),
+        (f"band keys: (row_key, bucket, part) x {step.index.config['bands']} bands", buckets.num_rows * 3 * int64),
+        ("shared-bucket edges: (row_key, bucket, label, part)", edges * 4 * int64),
+        (f"label propagation: {rounds} rounds x 2 groupbys, (row_key, bucket, label, bucket_label, part)",
+         rounds * 2 * edges * 5 * int64),
+        ("component members to their unit: (row_key, label, unit), at most one per edge", edges * 3 * int64),
+        ("decide: the components' rows with their text", component_rows * 3 * int64
+         + int(text_bytes * component_rows / docs)),
+        ("decisions back per unit: (row_key, cluster_id, cluster_size, is_duplicate, unit)", component_rows * 33),
+    ]
+    print(f"# shuffle bytes of near on {docs:,} documents ({text_bytes / docs:.0f} bytes of key text each): "
+          f"{edges:,} edges ({edges / docs:.2f} per document) in {int((bucket_sizes > 1).sum()):,} shared buckets, "
+          f"{component_rows:,} rows in components, {rounds} rounds")
+    print("| shuffle | bytes per document |")
+    print("|---|---|")
+    for name, size in stages:
+        print(f"| {name} | {size / docs:,.0f} |")
+    print(f"| total | {sum(size for _, size in stages) / docs:,.0f} |")
 
 
 def main() -> None:
@@ -113,10 +258,17 @@ def main() -> None:
     parser.add_argument("--pipelines", default="web,near")
     parser.add_argument("--configs", default="local1,local2,ray1,ray2")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/assay-bench-ray"))
+    parser.add_argument("--rss-scales", default="", help="e.g. 1,4: peak RSS per Ray worker for web at these scales")
+    parser.add_argument("--stages", action="store_true", help="one web run on two nodes with the stage log")
+    parser.add_argument("--shuffle-bytes", action="store_true",
+                        help="print what near-dedup's shuffles move per document instead of timing")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     data, size = dealt_input(args.size_mb, args.files, args.workdir)
-    configs = args.configs.split(",")
+    if args.shuffle_bytes:
+        shuffle_bytes(data)
+        return
+    configs = ["ray2"] if args.stages or args.rss_scales else args.configs.split(",")
     print(f"# input: {size / MB:.1f} MB in {args.files} files; {platform.machine()}, {platform.node()}, "
           f"{time.strftime('%Y-%m-%d')}")
 
@@ -133,6 +285,22 @@ def main() -> None:
             clusters.append(cluster)
             addresses[config] = cluster.address
     try:
+        if args.stages:
+            print("## web on two nodes, stage by stage")
+            stages(pipeline_file("web", data, args.workdir), args.workdir / "out-stages", addresses["ray2"])
+            return
+        if args.rss_scales:
+            print("| input | MB | wall s | peak RSS, largest worker MiB | without shared pages MiB | driver MiB | workers |")
+            print("|---|---|---|---|---|---|---|")
+            for scale in [float(x) for x in args.rss_scales.split(",")]:
+                scaled, scaled_size = dealt_input(args.size_mb * scale, args.files, args.workdir)
+                folder = args.workdir / f"rss-{scale:g}x"
+                folder.mkdir(exist_ok=True)
+                pipeline = pipeline_file("web", scaled, folder)
+                wall, worker, own, driver, seen = worker_rss(command("ray2", pipeline, folder / "out", addresses))
+                print(f"| {scale:g}x | {scaled_size / MB:.0f} | {wall:.1f} | {worker:.0f} | {own:.0f} | {driver:.0f} "
+                      f"| {seen} |", flush=True)
+            return
         for kind in args.pipelines.split(","):
             pipeline = pipeline_file(kind, data, args.workdir)
             times: dict[str, list[float]] = {c: [] for c in configs}

@@ -14,9 +14,9 @@ remain. Between two segments the global step is decided with Ray Data shuffles:
   step's own index fed in row-key order;
 - ``near_dedup``: rows are linked through the LSH buckets of the step's own band tables;
   the connected components are found by rounds of min-label propagation (two ``groupby``
-  per round, until no label changes; a round limit fails loudly), the key texts are
-  joined to their component, and each component is decided by the step's own index in
-  row-key order.
+  per round, until no label changes; a round limit fails loudly), each unit reads the key
+  texts of its rows that are in a component (the texts of the others never move), and each
+  component is decided by the step's own index in row-key order.
 
 Rows in different groups never affect each other, so this gives the decisions the local
 engine's streaming index gives, whatever the partitioning. The finishing stage (rejects,
@@ -371,28 +371,32 @@ def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[
     else:
         raise PipelineError(f"near_dedup: the candidate components did not settle in {MAX_ROUNDS} rounds")
 
-    def key_texts(batch: pa.Table) -> pa.Table:
+    by_unit: dict[int, list[Path]] = {}
+    for path in files:  # staged files are named after their unit: u000012-....parquet
+        by_unit.setdefault(int(path.name[1:7]), []).append(path)
+
+    def members(table: pa.Table) -> pa.Table:
+        table = table.group_by([ROW_KEY, "label"]).aggregate([])  # a row's edges in this block, once
+        return table.append_column("unit", pc.shift_right(table.column(ROW_KEY), ROW_KEY_FILE_SHIFT))
+
+    def member_texts(group: pa.Table) -> pa.Table:
+        """The key texts of one unit's rows that are in a component, read from the unit's
+        staged files (a semi-join: the texts of rows in no component never leave the unit)."""
         step = config.steps[index].build()
-        table = pa.table({ROW_KEY: batch.column(ROW_KEY), "text": step.keys(batch).column("text"),
-                          "label": pa.nulls(batch.num_rows, pa.int64())})
-        return _with_part(table, ROW_KEY, parts)
-
-    def labelled(table: pa.Table) -> pa.Table:
-        table = table.select([ROW_KEY, "label"])
-        table = table.append_column("text", pa.nulls(table.num_rows, pa.string())).select([ROW_KEY, "text", "label"])
-        return _with_part(table, ROW_KEY, parts)
-
-    def join_texts(group: pa.Table) -> pa.Table:
-        """The rows of the components with their key texts (a join inside one row-key partition)."""
-        labels = group.filter(pc.is_valid(group.column("label"))).group_by([ROW_KEY, "label"]).aggregate([])
-        texts = group.filter(pc.is_null(group.column("label"))).select([ROW_KEY, "text"])
+        labels = group.group_by([ROW_KEY, "label"]).aggregate([])
+        wanted = labels.column(ROW_KEY).combine_chunks()
+        found = []
+        for batch in _staged_rows(by_unit[int(group.column("unit")[0].as_py())]):
+            batch = batch.filter(pc.is_in(batch.column(ROW_KEY), wanted))
+            if batch.num_rows:
+                found.append(pa.table({ROW_KEY: batch.column(ROW_KEY), "text": step.keys(batch).column("text")}))
+        texts = pa.concat_tables(found) if found else pa.table({ROW_KEY: pa.array([], pa.int64()),
+                                                                "text": pa.array([], pa.string())})
         table = labels.join(texts, ROW_KEY, join_type="inner")
         return _with_part(table.select([ROW_KEY, "label", "text"]), "label", parts)
 
-    # the join as a groupby over the union (Ray Data's join starts aggregator actors that can
-    # wait forever for CPUs on a small cluster)
-    both = edges.map_batches(labelled, batch_format="pyarrow").union(rows.map_batches(key_texts, batch_format="pyarrow"))
-    joined = both.groupby("part", num_partitions=parts).map_groups(join_texts, batch_format="pyarrow")
+    joined = edges.map_batches(members, batch_format="pyarrow").groupby("unit", num_partitions=parts).map_groups(
+        member_texts, batch_format="pyarrow")
 
     def decide(group: pa.Table) -> pa.Table:
         step = config.steps[index].build()
@@ -516,6 +520,7 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
 
         repeated = {int(k): set(v) for k, v in orjson.loads(ids_marker.read_bytes()).items()}
     elif checked:
+        t0 = time.perf_counter()
         job = _UnitJob(config, staging, segments[0], False)
         log_dir = markers / "ids"
         make_dirs(log_dir)
@@ -533,6 +538,7 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
             repeated.setdefault(int(row["unit"]), set()).add(int(row["query"]))
         _json_write(ids_marker, {str(k): sorted(v) for k, v in repeated.items()})
         remove_tree(log_dir)
+        logger.info("id check: %.1f s", time.perf_counter() - t0)
 
     totals: dict[int, UnitResult] = {}
     for number, segment in enumerate(segments):
