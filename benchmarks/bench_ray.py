@@ -118,15 +118,16 @@ def run(config: str, pipeline: Path, out: Path, addresses: dict[str, str]) -> fl
     return time.perf_counter() - t0
 
 
-def worker_rss(cmd: list[str]) -> tuple[float, float, float, float, int]:
+def worker_rss(cmd: list[str]) -> tuple[float, float, float, float, int, str]:
     """Run ``cmd`` (a driver on a Ray cluster) and sample every Ray worker's resident memory
     every 0.2 s: (wall s, peak MiB of the largest worker, the same without shared pages, the
-    driver's peak, workers seen). A worker's RSS counts the pages of Ray's shared object store
+    driver's peak, workers seen, what the largest one ran at its peak). A worker's RSS counts the pages of Ray's shared object store
     it has touched; RSS minus shared memory is what the worker holds itself."""
     import psutil
 
     peaks: dict[int, int] = {}
     private: dict[int, int] = {}
+    doing: dict[int, str] = {}  # what the worker ran (its process title) at its peak
     t0 = time.perf_counter()
     driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     driver_peak = 0
@@ -144,12 +145,16 @@ def worker_rss(cmd: list[str]) -> tuple[float, float, float, float, int]:
                 driver_peak = max(driver_peak, rss)
             elif name.startswith("ray::") or "default_worker.py" in line:
                 peaks[proc.info["pid"]] = max(peaks.get(proc.info["pid"], 0), rss)
-                private[proc.info["pid"]] = max(private.get(proc.info["pid"], 0), own)
+                if own > private.get(proc.info["pid"], 0):
+                    private[proc.info["pid"]] = own
+                    doing[proc.info["pid"]] = name
         time.sleep(0.2)
     if driver.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed ({driver.returncode})")
+    largest = max(private, key=private.get, default=None)
     return (time.perf_counter() - t0, max(peaks.values(), default=0) / 2**20,
-            max(private.values(), default=0) / 2**20, driver_peak / 2**20, len(peaks))
+            max(private.values(), default=0) / 2**20, driver_peak / 2**20, len(peaks),
+            doing.get(largest, "") if largest is not None else "")
 
 
 def stages(pipeline: Path, out: Path, address: str) -> None:
@@ -290,16 +295,17 @@ def main() -> None:
             stages(pipeline_file("web", data, args.workdir), args.workdir / "out-stages", addresses["ray2"])
             return
         if args.rss_scales:
-            print("| input | MB | wall s | peak RSS, largest worker MiB | without shared pages MiB | driver MiB | workers |")
-            print("|---|---|---|---|---|---|---|")
+            print("| input | MB | wall s | peak RSS, largest worker MiB | without shared pages MiB | driver MiB | workers "
+                  "| the largest was running |")
+            print("|---|---|---|---|---|---|---|---|")
             for scale in [float(x) for x in args.rss_scales.split(",")]:
                 scaled, scaled_size = dealt_input(args.size_mb * scale, args.files, args.workdir)
                 folder = args.workdir / f"rss-{scale:g}x"
                 folder.mkdir(exist_ok=True)
                 pipeline = pipeline_file("web", scaled, folder)
-                wall, worker, own, driver, seen = worker_rss(command("ray2", pipeline, folder / "out", addresses))
+                wall, worker, own, driver, seen, task = worker_rss(command("ray2", pipeline, folder / "out", addresses))
                 print(f"| {scale:g}x | {scaled_size / MB:.0f} | {wall:.1f} | {worker:.0f} | {own:.0f} | {driver:.0f} "
-                      f"| {seen} |", flush=True)
+                      f"| {seen} | {task} |", flush=True)
             return
         for kind in args.pipelines.split(","):
             pipeline = pipeline_file(kind, data, args.workdir)

@@ -379,21 +379,24 @@ def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[
         table = table.group_by([ROW_KEY, "label"]).aggregate([])  # a row's edges in this block, once
         return table.append_column("unit", pc.shift_right(table.column(ROW_KEY), ROW_KEY_FILE_SHIFT))
 
-    def member_texts(group: pa.Table) -> pa.Table:
+    def member_texts(group: pa.Table) -> Iterator[pa.Table]:
         """The key texts of one unit's rows that are in a component, read from the unit's
-        staged files (a semi-join: the texts of rows in no component never leave the unit)."""
+        staged files one batch at a time (a semi-join: the texts of rows in no component
+        never leave the unit, and the task holds one staged batch, not the unit)."""
         step = config.steps[index].build()
         labels = group.group_by([ROW_KEY, "label"]).aggregate([])
         wanted = labels.column(ROW_KEY).combine_chunks()
-        found = []
+        empty = True
         for batch in _staged_rows(by_unit[int(group.column("unit")[0].as_py())]):
             batch = batch.filter(pc.is_in(batch.column(ROW_KEY), wanted))
             if batch.num_rows:
-                found.append(pa.table({ROW_KEY: batch.column(ROW_KEY), "text": step.keys(batch).column("text")}))
-        texts = pa.concat_tables(found) if found else pa.table({ROW_KEY: pa.array([], pa.int64()),
-                                                                "text": pa.array([], pa.string())})
-        table = labels.join(texts, ROW_KEY, join_type="inner")
-        return _with_part(table.select([ROW_KEY, "label", "text"]), "label", parts)
+                texts = pa.table({ROW_KEY: batch.column(ROW_KEY), "text": step.keys(batch).column("text")})
+                table = labels.join(texts, ROW_KEY, join_type="inner").select([ROW_KEY, "label", "text"])
+                empty = False
+                yield _with_part(table, "label", parts)
+        if empty:
+            yield _with_part(pa.table({ROW_KEY: pa.array([], pa.int64()), "label": pa.array([], pa.int64()),
+                                       "text": pa.array([], pa.string())}), "label", parts)
 
     joined = edges.map_batches(members, batch_format="pyarrow").groupby("unit", num_partitions=parts).map_groups(
         member_texts, batch_format="pyarrow")
