@@ -16,8 +16,8 @@ Presets (:data:`PRESETS`):
   with those scorers and models; with assay's default scorers (SmolLM2, all-MiniLM-L6-v2)
   they are a starting point, and ``assay mine`` fits your own. The coefficients were
   transcribed from the paper and agree with two independent public transcriptions of its
-  rules (a data-selection write-up applying the 7B rule, and a survey of selection methods
-  quoting the 13B one).
+  two rules (a data-selection write-up that applies the first, a survey of selection
+  methods that quotes the second); which model each was fitted on is as the paper says.
 - ``longest``: the longest responses first (Long Is More, Zhao et al. 2024): needs
   ``len_response``.
 - ``ifd``: rows with IFD below 1 (the prompt helps), highest IFD first (Superfiltering /
