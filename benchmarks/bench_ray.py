@@ -121,8 +121,9 @@ def run(config: str, pipeline: Path, out: Path, addresses: dict[str, str]) -> fl
 def worker_rss(cmd: list[str]) -> tuple[float, float, float, float, int, str]:
     """Run ``cmd`` (a driver on a Ray cluster) and sample every Ray worker's resident memory
     every 0.2 s: (wall s, peak MiB of the largest worker, the same without shared pages, the
-    driver's peak, workers seen, what the largest one ran at its peak). A worker's RSS counts the pages of Ray's shared object store
-    it has touched; RSS minus shared memory is what the worker holds itself."""
+    driver's peak, workers seen, what the largest one ran at its peak). A worker's RSS counts
+    the pages of Ray's shared object store it has touched; RSS minus shared memory is what the
+    worker holds itself."""
     import psutil
 
     peaks: dict[int, int] = {}
