@@ -123,18 +123,24 @@ def planted_corpus(seed: int = 7) -> tuple[list[str], list[str]]:
 
 
 def jaccard_pairs(docs: list[str]):
-    """Exact Jaccard of every pair sharing a 5-gram shingle: (i, j, J) with i < j."""
-    import scipy.sparse as sp
-
+    """Exact Jaccard of every pair sharing a 5-gram shingle: (i, j, J, shingle counts) with i < j."""
     import assay
 
-    ids: dict[bytes, int] = {}
+    return set_jaccard_pairs([assay.shingles(text, ngram=5, unit="auto") for text in docs])
+
+
+def set_jaccard_pairs(shingle_sets: list):
+    """Exact Jaccard of every pair of shingle collections sharing one (sparse X·Xᵀ):
+    (i, j, J, shingle counts) with i < j."""
+    import scipy.sparse as sp
+
+    ids: dict = {}
     indptr, indices = [0], []
-    for text in docs:
-        row = {ids.setdefault(s, len(ids)) for s in assay.shingles(text, ngram=5, unit="auto")}
+    for shingles in shingle_sets:
+        row = {ids.setdefault(s, len(ids)) for s in shingles}
         indices.extend(row)
         indptr.append(len(indices))
-    x = sp.csr_matrix((np.ones(len(indices), np.int32), indices, indptr), shape=(len(docs), len(ids)))
+    x = sp.csr_matrix((np.ones(len(indices), np.int32), indices, indptr), shape=(len(shingle_sets), len(ids)))
     frequency = np.asarray(x.sum(axis=0)).ravel()
     x = x[:, np.flatnonzero(frequency >= 2)].tocsr()  # a shingle in one document adds to no intersection
     sizes = np.diff(indptr)

@@ -159,32 +159,17 @@ def worker_rss(cmd: list[str]) -> tuple[float, float, float, float, int, str]:
 
 
 def stages(pipeline: Path, out: Path, address: str) -> None:
-    """One Ray run in this process with the executor's stage log on, and the finishing stage timed."""
+    """One Ray run in this process with the executor's stage log on (``assay.ray``: the id
+    check, each segment, each global step, the finishing stage on the driver)."""
     import logging
 
     import assay
-    from assay.pipeline import runner
 
     logging.basicConfig(format="  %(message)s")
     logging.getLogger("assay.ray").setLevel(logging.INFO)
-    finish = runner._finish
-    timed: dict[str, float] = {}
-
-    def timed_finish(*args, **kwargs):
-        t = time.perf_counter()
-        try:
-            return finish(*args, **kwargs)
-        finally:
-            timed["finish"] = time.perf_counter() - t
-
-    runner._finish = timed_finish
     t0 = time.perf_counter()
-    try:
-        assay.run_pipeline(pipeline, output_dir=out, engine="ray", address=address)
-    finally:
-        runner._finish = finish
-    print(f"  finishing stage on the driver (rejects, shards, manifest, report): {timed.get('finish', 0):.1f} s; "
-          f"whole run {time.perf_counter() - t0:.1f} s")
+    assay.run_pipeline(pipeline, output_dir=out, engine="ray", address=address)
+    print(f"  whole run {time.perf_counter() - t0:.1f} s")
 
 
 def shuffle_bytes(data: Path) -> None:
@@ -209,10 +194,10 @@ def shuffle_bytes(data: Path) -> None:
                            id_field="newid").read_all()
         keys = (np.int64(number) << np.int64(ROW_KEY_FILE_SHIFT)) + np.arange(table.num_rows, dtype=np.int64)
         tables.append(table.append_column(ROW_KEY, pa.array(keys)))
-    rows = pa.concat_tables(tables)
+    rows = pa.concat_tables(tables).combine_chunks().to_batches()[0]
     docs = rows.num_rows
     int64 = 8
-    buckets = step.group_keys(rows.combine_chunks().to_batches()[0])
+    buckets = step.group_keys(rows)
     bucket_values = buckets.column("bucket").to_numpy()
     _, bucket_ids, bucket_sizes = np.unique(bucket_values, return_inverse=True, return_counts=True)
     shared = bucket_sizes[bucket_ids] > 1
@@ -233,7 +218,7 @@ def shuffle_bytes(data: Path) -> None:
             break
     edges = int(shared.sum())
     component_rows = row_values.size
-    texts = step.keys(rows.combine_chunks().to_batches()[0]).column("text")
+    texts = step.keys(rows).column("text")
     text_bytes = texts.nbytes
     stages = [
         ("id check: (unit, query, hash high, low, part) per row", docs * 5 * int64),

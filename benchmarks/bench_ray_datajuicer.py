@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
 FILES = 8
 
 
@@ -65,7 +66,6 @@ def dj_side(data: Path, out: Path, address: str, num_bands: int | None, rows: in
 
 def corpus(workdir: Path) -> tuple[list[str], Path]:
     """The English planted corpus, written once as JSON Lines and Parquet files."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_dedup import planted_corpus
 
     import pyarrow as pa
@@ -91,28 +91,11 @@ def dj_shingles(text: str) -> set[str]:
     return {" ".join(tokens[i:i + 5]) for i in range(len(tokens) - 4)}
 
 
-def pairs(shingle_sets: list[set]) -> tuple:
-    """(i, j, J) of every pair sharing a shingle."""
-    import numpy as np
-    import scipy.sparse as sp
-
-    ids: dict = {}
-    indptr, indices = [0], []
-    for row in shingle_sets:
-        indices.extend({ids.setdefault(s, len(ids)) for s in row})
-        indptr.append(len(indices))
-    x = sp.csr_matrix((np.ones(len(indices), np.int32), indices, indptr), shape=(len(shingle_sets), len(ids)))
-    x = x[:, np.flatnonzero(np.asarray(x.sum(axis=0)).ravel() >= 2)].tocsr()
-    sizes = np.diff(indptr)
-    inter = sp.triu(x @ x.T, k=1).tocoo()
-    return inter.row, inter.col, inter.data / (sizes[inter.row] + sizes[inter.col] - inter.data)
-
-
 def scores(kept: set[int], n: int, truth: tuple) -> tuple[float, float, int]:
     """(recall, precision, removed) of a kept set against one ground truth."""
     import numpy as np
 
-    rows, cols, jac = truth
+    rows, cols, jac, _ = truth
     alive = np.zeros(n, dtype=bool)
     alive[list(kept)] = True
     high = jac >= 0.85
@@ -153,6 +136,7 @@ def main() -> None:
         return
 
     import pyarrow.parquet as pq
+    from bench_dedup import set_jaccard_pairs
 
     import assay
 
@@ -162,9 +146,9 @@ def main() -> None:
     print(f"# {n:,} documents ({sum(len(d.encode()) for d in docs) / 1e6:.1f} MB) in {FILES} files; "
           f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}")
     t = time.perf_counter()
-    truths = {"assay shingles": pairs([set(assay.shingles(d, ngram=5, unit="word")) for d in docs]),
-              "data-juicer shingles": pairs([dj_shingles(d) for d in docs])}
-    for name, (_, _, jac) in truths.items():
+    truths = {"assay shingles": set_jaccard_pairs([assay.shingles(d, ngram=5, unit="word") for d in docs]),
+              "data-juicer shingles": set_jaccard_pairs([dj_shingles(d) for d in docs])}
+    for name, (_, _, jac, _) in truths.items():
         print(f"ground truth ({name}): {(jac >= 0.85).sum():,} pairs with J >= 0.85, "
               f"{(jac >= 0.7).sum():,} with J >= 0.7")
     print(f"(ground truth in {time.perf_counter() - t:.0f} s)")

@@ -468,7 +468,7 @@ def _complete(out: Path, config: PipelineConfig, units: list[WorkUnit], results:
 
 def _run_on_ray(config: PipelineConfig, output_dir: str | Path | None, address: str | None,
                 workers: int | None, resume: bool) -> Manifest:
-    from assay.pipeline.ray_engine import run_units_on_ray
+    from assay.pipeline.ray_engine import logger, run_units_on_ray
 
     out = location(output_dir if output_dir is not None else config.output.dir, config.storage)
     steps = [s.build() for s in config.steps]
@@ -485,7 +485,11 @@ def _run_on_ray(config: PipelineConfig, output_dir: str | Path | None, address: 
         t0 = time.perf_counter()
         units = _work_units(config)
         results = run_units_on_ray(config, units, staging.root, address=address, workers=workers)
-        return _complete(out, config, units, results, staging, steps, started, t0)
+        finishing = time.perf_counter()
+        manifest = _complete(out, config, units, results, staging, steps, started, t0)
+        logger.info("finishing stage on the driver (rejects, shards, manifest, report): %.1f s",
+                    time.perf_counter() - finishing)
+        return manifest
 
 
 def _finish(out: Path, config: PipelineConfig, units: list[WorkUnit], results: list[UnitResult],
