@@ -25,7 +25,6 @@ to a model folder), LoRA r=8, ``--steps`` steps of batch 4, on the GPU when ther
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -91,7 +90,7 @@ def main() -> None:
     import torch
 
     import assay
-    from assay.selection.mine import MineConfig, fine_tune_eval_loss, run_mine
+    from assay.selection.mine import MineConfig, _append, _records, fine_tune_eval_loss, run_mine
     from assay.selection.models import load_scoring_model
     from assay.selection.rules import SelectionConfig, resolve_rule, selected
 
@@ -180,8 +179,7 @@ def main() -> None:
                 loss = fine_tune_eval_loss(rows, cfg_seed, [str(eval_path)], work / "compare" / "run")
                 done[(arm, seed)] = loss
                 done_path.parent.mkdir(parents=True, exist_ok=True)
-                with done_path.open("a") as f:
-                    f.write(json.dumps({"arm": arm, "seed": seed, "rows": rows.num_rows, "eval_loss": loss}) + "\n")
+                _append(done_path, {"arm": arm, "seed": seed, "rows": rows.num_rows, "eval_loss": loss})
             losses.setdefault(arm, []).append(done[(arm, seed)])
     print(f"  {'subset':<14} {'mean':>7} {'sd':>7}  losses by seed")
     for arm, values in losses.items():
@@ -195,11 +193,6 @@ def main() -> None:
             print(f"  {arm} vs random: mean difference {statistics.mean(losses[arm]) - statistics.mean(losses['random']):+.4f}"
                   f" nats, Welch t {test.statistic:+.2f}, p {test.pvalue:.3g}")
 
-
-def _records(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 if __name__ == "__main__":
     main()
