@@ -67,9 +67,15 @@ const PUNCT_ASCII_MASK: u128 = ascii_mask(PUNCTUATION_ASCII)
 pub fn is_datatrove_punctuation(c: char) -> bool {
     let u = c as u32;
     if u < 128 {
-        return PUNCT_ASCII_MASK & (1u128 << u) != 0;
+        return is_datatrove_punctuation_ascii(u as u8);
     }
     (0x80..0xA0).contains(&u) || PUNCTUATION_NON_ASCII.contains(c) || is_terminal_punctuation(c)
+}
+
+/// [`is_datatrove_punctuation`] of an ASCII byte (false for any other byte).
+#[inline]
+pub fn is_datatrove_punctuation_ascii(b: u8) -> bool {
+    b < 128 && PUNCT_ASCII_MASK & (1u128 << b) != 0
 }
 
 /// True for a character of datatrove's `TERMINAL_PUNCTUATION` (`.`, `!`, `?`, `。`, ...).
@@ -139,25 +145,64 @@ pub fn is_py_line_break(c: char) -> bool {
 /// assert!(py_splitlines("").is_empty());
 /// ```
 pub fn py_splitlines(text: &str) -> Vec<&str> {
-    let mut lines = Vec::new();
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    let mut iter = text.char_indices().peekable();
-    while let Some((i, c)) = iter.next() {
-        if is_py_line_break(c) {
-            lines.push(&text[start..i]);
-            let mut end = i + c.len_utf8();
-            if c == '\r' && bytes.get(end) == Some(&b'\n') {
-                iter.next();
-                end += 1;
-            }
-            start = end;
+    PyLines::new(text).collect()
+}
+
+/// Bytes that can start a line break of [`is_py_line_break`] in UTF-8: the ASCII ones,
+/// and the lead bytes of U+0085 (C2 85) and U+2028/U+2029 (E2 80 A8/A9).
+const fn line_break_lead_bytes() -> [bool; 256] {
+    let mut table = [false; 256];
+    let leads = [b'\n', b'\r', 0x0b, 0x0c, 0x1c, 0x1d, 0x1e, 0xc2, 0xe2];
+    let mut i = 0;
+    while i < leads.len() {
+        table[leads[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+static LINE_BREAK_LEAD: [bool; 256] = line_break_lead_bytes();
+
+/// The lines of [`py_splitlines`], one at a time, found by scanning bytes.
+pub struct PyLines<'a> {
+    text: &'a str,
+    start: usize,
+}
+
+impl<'a> PyLines<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Self { text, start: 0 }
+    }
+}
+
+impl<'a> Iterator for PyLines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let bytes = self.text.as_bytes();
+        let start = self.start;
+        if start >= bytes.len() {
+            return None;
         }
+        let mut i = start;
+        while i < bytes.len() {
+            if LINE_BREAK_LEAD[bytes[i] as usize] {
+                let width = match bytes[i] {
+                    b'\r' if bytes.get(i + 1) == Some(&b'\n') => 2,
+                    0xc2 if bytes.get(i + 1) == Some(&0x85) => 2,
+                    0xe2 if bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) => 3,
+                    0xc2 | 0xe2 => 0,
+                    _ => 1,
+                };
+                if width > 0 {
+                    self.start = i + width;
+                    return Some(&self.text[start..i]);
+                }
+            }
+            i += 1;
+        }
+        self.start = bytes.len();
+        Some(&self.text[start..])
     }
-    if start < text.len() {
-        lines.push(&text[start..]);
-    }
-    lines
 }
 
 /// Python's `str.strip()` (whitespace as `str.isspace` defines it).
@@ -179,7 +224,7 @@ pub fn char_len(s: &str) -> usize {
 /// Python's `str.count(sub)`: non-overlapping occurrences.
 #[inline]
 pub fn count_non_overlapping(haystack: &str, needle: &str) -> usize {
-    haystack.matches(needle).count()
+    memchr::memmem::find_iter(haystack.as_bytes(), needle.as_bytes()).count()
 }
 
 // ---- spaCy's character classes (spacy/lang/char_classes.py), as predicates ----
@@ -304,6 +349,34 @@ mod tests {
             assert!(!is_datatrove_punctuation(c), "{c:?}");
         }
         assert!(is_datatrove_punctuation('\u{0964}')); // Devanagari danda, a terminal
+    }
+
+    #[test]
+    fn splitlines_equals_a_split_on_every_break_character() {
+        // every break of str.splitlines, and the non-breaks that share their lead bytes
+        let text = "a\nb\r\nc\rd\u{0b}e\u{0c}f\u{1c}g\u{1d}h\u{1e}i\u{85}j\u{2028}k\u{2029}l\u{a0}\u{2026}\u{2027}m\r";
+        let reference: Vec<&str> = {
+            let mut lines = Vec::new();
+            let mut start = 0;
+            let mut chars = text.char_indices().peekable();
+            while let Some((i, c)) = chars.next() {
+                if is_py_line_break(c) {
+                    lines.push(&text[start..i]);
+                    start = i + c.len_utf8();
+                    if c == '\r' && chars.peek().map(|&(_, n)| n) == Some('\n') {
+                        chars.next();
+                        start += 1;
+                    }
+                }
+            }
+            if start < text.len() {
+                lines.push(&text[start..]);
+            }
+            lines
+        };
+        assert_eq!(reference.len(), 12); // as Python counts them
+        assert_eq!(py_splitlines(text), reference);
+        assert_eq!(py_splitlines("\n"), vec![""]);
     }
 
     #[test]

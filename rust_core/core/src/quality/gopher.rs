@@ -90,14 +90,18 @@ impl GopherQualitySignals {
         let mut s = Self { n_words: doc.words.len(), ..Self::default() };
         let mut non_symbol_chars = 0usize;
         for w in &doc.words {
-            let mut has_non_punct = false;
-            let mut has_alpha = false;
-            let mut len = 0usize;
-            for c in w.chars() {
-                len += 1;
-                has_non_punct |= !is_datatrove_punctuation(c);
-                has_alpha |= is_py_alpha(c);
-            }
+            let (len, has_non_punct, has_alpha) = if w.is_ascii() {
+                let (mut non_punct, mut alpha) = (false, false);
+                for &b in w.as_bytes() {
+                    non_punct |= !is_datatrove_punctuation_ascii(b);
+                    alpha |= b.is_ascii_alphabetic();
+                }
+                (w.len(), non_punct, alpha)
+            } else {
+                w.chars().fold((0, false, false), |(len, non_punct, alpha), c| {
+                    (len + 1, non_punct | !is_datatrove_punctuation(c), alpha | is_py_alpha(c))
+                })
+            };
             if has_non_punct {
                 s.n_non_symbol_words += 1;
                 non_symbol_chars += len;
@@ -108,9 +112,8 @@ impl GopherQualitySignals {
             if s.n_non_symbol_words == 0 { f64::NAN } else { non_symbol_chars as f64 / s.n_non_symbol_words as f64 };
         s.hash_count = text.bytes().filter(|&b| b == b'#').count();
         s.ellipsis_count = count_non_overlapping(text, "...") + count_non_overlapping(text, "…");
-        let lines = py_splitlines(text);
-        s.n_lines = lines.len();
-        for line in lines {
+        for line in PyLines::new(text) {
+            s.n_lines += 1;
             let start = line.trim_start_matches(is_py_space);
             s.bullet_lines += (start.starts_with('•') || start.starts_with('-')) as usize;
             let end = line.trim_end_matches(is_py_space);
@@ -133,15 +136,21 @@ pub fn gopher_quality(doc: &Document, config: &GopherQualityConfig) -> Option<&'
 }
 
 /// Distinct words of `stop_words` present in the document. The lists are short, so each
-/// word is compared with them directly (lengths first) rather than hashed.
+/// word is compared with them directly rather than hashed: words of up to 8 bytes as
+/// one integer holding their bytes and length.
 fn count_stop_words(doc: &Document, stop_words: &[&str]) -> usize {
     let mut distinct: Vec<&str> = stop_words.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
+    let packed: Vec<Option<(u64, u8)>> = distinct.iter().map(|w| pack_short(w)).collect();
     let mut found = vec![false; distinct.len()];
     let mut remaining = distinct.len();
     for w in &doc.words {
-        if let Some(k) = distinct.iter().position(|sw| sw.len() == w.len() && sw == w) {
+        let hit = match pack_short(w) {
+            Some(key) => packed.iter().position(|p| *p == Some(key)),
+            None => distinct.iter().position(|sw| sw.len() == w.len() && sw == w),
+        };
+        if let Some(k) = hit {
             if !found[k] {
                 found[k] = true;
                 remaining -= 1;
@@ -152,6 +161,17 @@ fn count_stop_words(doc: &Document, stop_words: &[&str]) -> usize {
         }
     }
     distinct.len() - remaining
+}
+
+/// The bytes of a word of at most 8 bytes in one integer, with its length.
+#[inline]
+fn pack_short(word: &str) -> Option<(u64, u8)> {
+    let bytes = word.as_bytes();
+    (bytes.len() <= 8).then(|| {
+        let mut buf = [0u8; 8];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        (u64::from_le_bytes(buf), bytes.len() as u8)
+    })
 }
 
 /// Distinct stop words of the configured list present in the document.
@@ -640,6 +660,67 @@ mod tests {
         let d = doc("aaaa b c d c d aaaa b");
         // "aaaa b" (6 chars) and "c d" (3 chars) both x2; "aaaa b" first -> 12
         assert_eq!(top_ngram_chars(d.token_table(), 2), Some(12));
+    }
+
+    /// datatrove's `find_top_duplicate` and `find_all_duplicate` written out on strings.
+    fn reference_rules(words: &[&str], n: usize) -> (Option<usize>, usize) {
+        if words.len() < n {
+            return (None, 0);
+        }
+        let grams: Vec<String> = words.windows(n).map(|w| w.join(" ")).collect();
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for g in &grams {
+            match counts.iter_mut().find(|(k, _)| k == g) {
+                Some((_, c)) => *c += 1,
+                None => counts.push((g.clone(), 1)),
+            }
+        }
+        // Counter.most_common(1): the highest count, first inserted among equals
+        let (top, count) = counts.iter().fold(&counts[0], |best, e| if e.1 > best.1 { e } else { best });
+        let mut seen = std::collections::HashSet::new();
+        let (mut dup, mut idx) = (0, 0);
+        while idx + n <= words.len() {
+            let key: String = words[idx..idx + n].concat();
+            if seen.insert(key) {
+                idx += 1;
+            } else {
+                dup += words[idx..idx + n].iter().map(|w| w.chars().count()).sum::<usize>();
+                idx += n;
+            }
+        }
+        (Some(top.chars().count() * count), dup)
+    }
+
+    #[test]
+    fn ngram_rules_equal_the_reference() {
+        // small vocabularies (with words that concatenate alike) so that n-grams repeat
+        let vocab = ["a", "b", "ab", "c", "bc", "the", "é", "of"];
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for case in 0..3000 {
+            let (len, distinct) = (case % 60, 1 + case % vocab.len());
+            let words: Vec<&str> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    vocab[(state % distinct as u64) as usize]
+                })
+                .collect();
+            let table = TokenTable::new(&words);
+            // one scratch through the rules in the filter's order, and fresh ones
+            let mut scratch = NgramScratch::default();
+            for n in 1..=10 {
+                let (top, dup) = reference_rules(&words, n);
+                assert_eq!(scratch.top_ngram_chars(&table, n), top, "top {n} of {words:?}");
+                assert_eq!(top_ngram_chars(&table, n), top, "top {n} of {words:?}");
+                assert_eq!(duplicated_ngram_chars(&table, n), dup, "dup {n} of {words:?}");
+            }
+            let mut scratch = NgramScratch::default();
+            for n in 5..=10 {
+                scratch.extend_keys(&table, n);
+                assert_eq!(scratch.duplicated_chars(&table, n), reference_rules(&words, n).1, "dup {n} of {words:?}");
+            }
+        }
     }
 
     #[test]
