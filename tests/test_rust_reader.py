@@ -1,4 +1,5 @@
-"""The Rust JSON Lines reader against the Python reference reader (ASSAY_PYTHON_READER=1):
+"""The Rust JSON reader (JSON Lines and the records of JSON arrays) against the Python
+reference reader (ASSAY_PYTHON_READER=1):
 the same rows, quarantine entries, counts and ids, on the shipped samples in their upstream
 layout and on files made to hit every path that goes back to Python."""
 from __future__ import annotations
@@ -69,6 +70,8 @@ def test_the_rust_reader_is_used(tmp_path, monkeypatch):
     (SAMPLES / "seed_tasks" / "alpaca_seed_tasks.jsonl", "alpaca", {}),  # no top-level instruction/output: all quarantined
     (SAMPLES / "seed_tasks" / "alpaca_seed_tasks.jsonl", "text", {"text_field": "instruction"}),
     (SAMPLES / "belle" / "zh_seed_tasks.json", "sharegpt", {}),
+    (SAMPLES / "flan_cot" / "aqua_train.json", "alpaca", {}),  # JSON arrays, pretty-printed
+    (SAMPLES / "flan_cot" / "*.json", "alpaca", {"source": "flan-cot"}),
 ])
 def test_samples_read_the_same(monkeypatch, path, format, options):
     rows, quarantine, read, quarantined = assert_same(monkeypatch, path, format, **options)
@@ -170,3 +173,49 @@ def test_damaged_files_keep_the_same_rows(tmp_path, monkeypatch, compress, suffi
     rows, quarantine, read, _ = assert_same(monkeypatch, path, "belle")
     # gzip reports the damage; a cut zstd stream just ends, inside a line
     assert 50 < read < 1000 and quarantine[-1]["error"].startswith(("file unreadable", "invalid"))
+
+
+def test_json_arrays_read_the_same(tmp_path, monkeypatch):
+    items = [
+        {"id": 1, "text": "first"},
+        {"id": 2, "text": "a float", "score": 0.5},
+        {"id": 2, "text": "a duplicate id"},
+        [1, 2],
+        "a string item",
+        {"id": 3, "text": 7},
+        {"id": 4, "text": "x" * 300},
+        {"id": 5, "text": "escapes \u00e9\t\"q\" \U0001f600", "meta": {"b": [True, None, 0], "a": "\u0001"}},
+        {"text": "no id"},
+    ]
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps(items, indent=2, ensure_ascii=False))
+    calls = []
+    real = assay._core.JsonLinesAdapter
+
+    class Spy:
+        def __init__(self, *args):
+            self._inner = real(*args)
+
+        def adapt_records(self, pieces, index):
+            calls.append((len(pieces), index))
+            return self._inner.adapt_records(pieces, index)
+
+    monkeypatch.setattr(assay._core, "JsonLinesAdapter", Spy)
+    rows, quarantine, read, quarantined = assert_same(monkeypatch, path, "text", max_record_bytes=200)
+    assert calls == [(len(items), 0)]  # the items went through the Rust adapter
+    errors = [q["error"].split(":")[0] for q in quarantine]
+    assert read == 4 and errors.count("record_too_large") == 1 and any(e.startswith("duplicate id") for e in errors)
+    assert any(e.startswith("expected a JSON object") for e in errors)
+    # in pieces smaller than the items; two arrays and concatenated objects; cut short
+    monkeypatch.setattr("assay.io.readers.READ_BYTES", 16)
+    assert_same(monkeypatch, path, "text", max_record_bytes=200)
+    two = tmp_path / "two.json"
+    two.write_text(json.dumps(items[:3]) + "\n" + json.dumps(items[5:]))
+    assert_same(monkeypatch, two, "text", max_record_bytes=200)
+    objects = tmp_path / "objects.json"
+    objects.write_text("".join(json.dumps(item, indent=1) for item in items if isinstance(item, dict)))
+    assert_same(monkeypatch, objects, "text", max_record_bytes=200)
+    cut = tmp_path / "cut.json"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
+    rows, quarantine, _, _ = assert_same(monkeypatch, cut, "text")
+    assert "the file ends inside a value" in quarantine[-1]["error"] or "unreadable" in quarantine[-1]["error"]

@@ -185,12 +185,16 @@ def column_of(data: Any, column: str = "text") -> Any:
     if isinstance(data, str):
         raise TypeError("expected a column of texts, got a single str; wrap it in a list: [text]")
     if isinstance(data, (list, tuple)):
-        bad = next((i for i, v in enumerate(data) if v is not None and not isinstance(v, str)), None)
-        if bad is not None:
+        # pyarrow checks the types as it copies; the item is looked for only on failure
+        try:
+            return pa.array(data, type=pa.large_string())
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            bad = next((i for i, v in enumerate(data) if v is not None and not isinstance(v, str)), None)
+            if bad is None:
+                raise
             raise TypeError(
                 f"a list input must hold str or None; item {bad} is {type(data[bad]).__name__}"
-            )
-        return pa.array(data, type=pa.large_string())
+            ) from None
     table = _to_arrow_table_like(data)
     if table is not None:
         if column not in table.schema.names:

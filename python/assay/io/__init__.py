@@ -20,7 +20,7 @@ from assay.io.files import InputFile, MemoryInput, expand_inputs, file_type, ope
 from assay.io.formats import FORMATS, RecordContext, RecordError, adapt
 from assay.io.ids import IdRegistry
 from assay.io.readers import MAX_RECORD_BYTES, BadRecord, RawRecord, iter_csv, iter_json, text_stream
-from assay.io.rust_lines import AdaptedRows, rust_lines_reader, uses_rust_reader
+from assay.io.rust_lines import AdaptedRows, rust_lines_reader, rust_records_reader, uses_rust_reader
 from assay.schema import RECORD_SCHEMA
 
 __all__ = ["IdRegistry", "RecordReader", "read"]
@@ -104,22 +104,24 @@ class RecordReader:
         stream, self._counter = open_binary(file.path)
         with stream:
             if kind in ("json", "jsonl"):  # the layout (array, lines, objects) is decided by content
-                yield from iter_json(stream, self.format.items_path, self.max_record_bytes,
-                                     lines_reader=self._rust_lines(file))
+                adapter = self._rust_adapter(file)
+                yield from iter_json(
+                    stream, self.format.items_path, self.max_record_bytes,
+                    lines_reader=adapter and rust_lines_reader(adapter, self.max_record_bytes),
+                    records_reader=adapter and rust_records_reader(adapter, self.max_record_bytes))
             else:
                 yield from iter_csv(stream, "\t" if kind == "tsv" else ",", self.max_record_bytes)
 
-    def _rust_lines(self, file: InputFile) -> Any:
-        """The Rust reader of this file's JSON Lines, or None when this input is read in Python."""
+    def _rust_adapter(self, file: InputFile) -> Any:
+        """The Rust adapter of this file's JSON records, or None when this input is read in Python."""
         if self.format.items_path != "item" or not uses_rust_reader(
                 self.format.name, domain_field=self.domain_field, coerce_scalars=self.coerce_scalars):
             return None
         from assay._core import JsonLinesAdapter
 
         fields = [self.text_field] if isinstance(self.text_field, str) else list(self.text_field)
-        adapter = JsonLinesAdapter(self.format.name, self.source, file.name, self.id_field, fields,
-                                   self.domain, self.max_record_bytes)
-        return rust_lines_reader(adapter, self.max_record_bytes)
+        return JsonLinesAdapter(self.format.name, self.source, file.name, self.id_field, fields,
+                                self.domain, self.max_record_bytes)
 
     def _file_fields(self, file: InputFile | MemoryInput) -> dict[str, Any]:
         if (not self.format.file_fields or isinstance(file, MemoryInput)
@@ -316,7 +318,7 @@ class RecordReader:
 
         for row in own[duplicate]:
             record = {"id": batch.column("id")[int(row)].as_py(), "source": self.source}
-            self._quarantine(file, BadRecord(int(rows.indices[row]), int(rows.lines[row]), self._duplicate_id_error(record),
+            self._quarantine(file, BadRecord(int(rows.indices[row]), int(rows.lines[row]) or None, self._duplicate_id_error(record),
                                              _json_text(orjson.loads(rows.raw(int(row))))))
         keep = np.ones(batch.num_rows, dtype=bool)
         keep[own[duplicate]] = False

@@ -211,6 +211,7 @@ def _first_byte(stream: io.BufferedReader) -> bytes:
 def iter_json(stream: BinaryIO, items_path: str = "item",
               max_record_bytes: int = MAX_RECORD_BYTES,
               lines_reader: Callable[[list[bytes | int], io.BufferedReader], Iterator[Any]] | None = None,
+              records_reader: Callable[..., Iterator[Any]] | None = None,
               ) -> Iterator[RawRecord | BadRecord]:
     """Records of a JSON or JSON Lines stream; the layout comes from the content, not the
     file name (BELLE's ``eval_set.json`` is JSON Lines, and so are many Hugging Face files):
@@ -225,6 +226,9 @@ def iter_json(stream: BinaryIO, items_path: str = "item",
     ``lines_reader``: reads a JSON Lines stream instead of the line loop here, given the
     head lines already read and the stream (the Rust reader, see ``assay.io.rust_lines``);
     what it yields comes out as it is (each item with ``line`` and ``index`` attributes).
+    ``records_reader``: likewise for the records of arrays and concatenated values, given
+    each list of records the splitter cut, the index of the first and a function that
+    reads one of them here (see ``assay.io.rust_lines.rust_records_reader``).
 
     >>> import io
     >>> [r.value for r in iter_json(io.BytesIO(b'[{"a": 1}, {"a": 2}]'))]
@@ -259,7 +263,7 @@ def iter_json(stream: BinaryIO, items_path: str = "item",
             buffered = io.BufferedReader(_Prepended(b"".join(head), buffered))  # type: ignore[arg-type]
             prefix = "" if items_path == "item" else items_path
         if prefix in ("", "item"):
-            yield from _split_records(buffered, max_record_bytes)
+            yield from _split_records(buffered, max_record_bytes, records_reader)
             return
         for value in ijson.items(buffered, prefix, use_float=True, multiple_values=True):
             if isinstance(value, dict):
@@ -275,14 +279,23 @@ def iter_json(stream: BinaryIO, items_path: str = "item",
         yield BadRecord(index, line_no + 1 if line_no else None, f"file unreadable after {where}: {exc}")
 
 
-def _split_records(stream: BinaryIO, limit: int) -> Iterator[RawRecord | BadRecord]:
-    """The records of JSON arrays and concatenated values, cut by the Rust splitter."""
+def _split_records(stream: BinaryIO, limit: int,
+                   records_reader: Callable[..., Iterator[Any]] | None = None) -> Iterator[Any]:
+    """The records of JSON arrays and concatenated values, cut by the Rust splitter (and
+    adapted by ``records_reader`` when given, see :func:`iter_json`)."""
     from assay._core import JsonSplitter
 
     splitter = JsonSplitter(limit)
     index = 0
 
-    def record(piece: bytes | int, last: bool) -> RawRecord | BadRecord:
+    def records(pieces: list[bytes | int], last: bool) -> Iterator[Any]:
+        if records_reader is None:
+            for i, piece in enumerate(pieces, index):
+                yield record(i, piece, last)
+        else:
+            yield from records_reader(pieces, index, lambda i, piece: record(i, piece, last))
+
+    def record(index: int, piece: bytes | int, last: bool) -> RawRecord | BadRecord:
         if isinstance(piece, int):
             return too_large(index, None, piece, limit)
         try:
@@ -300,12 +313,10 @@ def _split_records(stream: BinaryIO, limit: int) -> Iterator[RawRecord | BadReco
         chunk = stream.read(READ_BYTES)
         if not chunk:
             break
-        for piece in splitter.feed(chunk):
-            yield record(piece, False)
-            index += 1
-    for piece in splitter.finish():
-        yield record(piece, True)
-        index += 1
+        pieces = splitter.feed(chunk)
+        yield from records(pieces, False)
+        index += len(pieces)
+    yield from records(splitter.finish(), True)
 
 
 def _head_lines(stream: io.BufferedReader, filled: int, limit: int) -> list[bytes | int]:

@@ -1,4 +1,5 @@
-"""JSON Lines read by the Rust core: lines parsed and adapted to the record schema in
+"""JSON Lines, and the records of JSON arrays, read by the Rust core: lines (or the records
+the JSON splitter cut) parsed and adapted to the record schema in
 ``assay._core.JsonLinesAdapter``, in parallel over the lines of each chunk.
 
 The Python readers stay the reference. A line the Rust reader does not handle exactly as
@@ -21,7 +22,7 @@ import pyarrow as pa
 
 from assay.io.readers import READ_BYTES, BadRecord, RawRecord, line_records, too_large
 
-__all__ = ["RUST_FORMATS", "AdaptedRows", "rust_lines_reader", "uses_rust_reader"]
+__all__ = ["RUST_FORMATS", "AdaptedRows", "rust_lines_reader", "rust_records_reader", "uses_rust_reader"]
 
 RUST_FORMATS = frozenset({"text", "alpaca", "belle", "sharegpt"})
 CHUNK_BYTES = 4 * READ_BYTES
@@ -42,6 +43,7 @@ class AdaptedRows:
 
     batch: pa.RecordBatch
     indices: np.ndarray
+    # line numbers; 0 for the records of JSON arrays, which have none
     lines: np.ndarray
     own_id: np.ndarray
     starts: np.ndarray
@@ -49,8 +51,8 @@ class AdaptedRows:
     data: bytes
 
     @property
-    def line(self) -> int:
-        return int(self.lines[-1])
+    def line(self) -> int | None:
+        return int(self.lines[-1]) or None
 
     @property
     def index(self) -> int:
@@ -131,7 +133,32 @@ def _adapt(adapter: Any, data: bytes, line_no: int, index: int,
            limit: int) -> Generator[AdaptedRows | RawRecord | BadRecord, None, tuple[int, int]]:
     """The rows and records of the complete lines ``data``, in order; returns the numbers of
     lines and records they held."""
-    batch, indices, lines, own_id, starts, ends, events, n_lines, n_records = adapter.adapt(data, line_no, index)
+    out = adapter.adapt(data, line_no, index)
+    yield from _rows_and_events(out, data, limit, lambda index, line, raw: line_records(index, line, raw, []))
+    return out[-2], out[-1]
+
+
+def rust_records_reader(adapter: Any, limit: int) -> Callable[
+        [list[bytes | int], int, Callable[[int, bytes], RawRecord | BadRecord]],
+        Iterator[AdaptedRows | RawRecord | BadRecord]]:
+    """A ``records_reader`` for :func:`assay.io.readers.iter_json`: adapts in Rust the records
+    the JSON splitter cut (``bytes``, or the ``int`` size of one over the limit), the first
+    being record ``index``; a record the Rust reader leaves goes to ``read_one(index, raw)``."""
+
+    def read(pieces: list[bytes | int], index: int,
+             read_one: Callable[[int, bytes], RawRecord | BadRecord]) -> Iterator[AdaptedRows | RawRecord | BadRecord]:
+        if pieces:
+            out, data = adapter.adapt_records(pieces, index)
+            yield from _rows_and_events(out, data, limit, lambda index, line, raw: [read_one(index, raw)])
+
+    return read
+
+
+def _rows_and_events(out: Any, data: bytes, limit: int,
+                     read_python: Callable[[int, int, bytes], Any]) -> Iterator[AdaptedRows | RawRecord | BadRecord]:
+    """The adapted rows of one Rust call, in order with the records it left to Python
+    (``read_python(index, line, raw)``) and those over the size limit."""
+    batch, indices, lines, own_id, starts, ends, events = out[:7]
     rows = AdaptedRows(batch, indices, lines, own_id, starts, ends, data)
     done = 0
     for before, kind, record_index, record_line, a, b in events:
@@ -139,9 +166,8 @@ def _adapt(adapter: Any, data: bytes, line_no: int, index: int,
             yield rows.slice(done, before)
             done = before
         if kind == "too_large":
-            yield too_large(record_index, record_line, a, limit)
+            yield too_large(record_index, record_line or None, a, limit)
         else:
-            yield from line_records(record_index, record_line, data[a:b], [])
+            yield from read_python(record_index, record_line, data[a:b])
     if batch.num_rows > done:
         yield rows.slice(done, batch.num_rows)
-    return n_lines, n_records

@@ -1,10 +1,10 @@
 //! Binding of `assay_core::jsonl`: JSON Lines adapted to record-schema batches in Rust.
 
-use assay_core::jsonl::{Event, Format, LineAdapter};
+use assay_core::jsonl::{AdaptedLines, Event, Format, LineAdapter, RecordPiece};
 use numpy::PyArray1;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyBytes, PyList};
 use pyo3_arrow::PyRecordBatch;
 
 use crate::errors::run_detached;
@@ -17,6 +17,10 @@ use crate::errors::run_detached;
 /// its line's byte span; `events` lists `(rows_before, "python" | "too_large", index, line,
 /// a, b)` for each line left to the Python reader (`a..b` its span) or over the size limit
 /// (`a` its size); then the numbers of lines and records read.
+///
+/// `adapt_records(pieces, first_index)` does the same for the records `JsonSplitter` cut
+/// (its list of `bytes` values and `int` sizes of records over the limit); spans are in
+/// the pieces joined, which it returns last, and line numbers are 0.
 #[pyclass(name = "JsonLinesAdapter", module = "assay._core", frozen)]
 pub struct PyJsonLinesAdapter {
     inner: LineAdapter,
@@ -47,39 +51,69 @@ impl PyJsonLinesAdapter {
         data: &[u8],
         first_line: u64,
         first_index: u64,
-    ) -> PyResult<(
-        Bound<'py, PyAny>,
-        Bound<'py, PyArray1<u64>>,
-        Bound<'py, PyArray1<u64>>,
-        Bound<'py, PyArray1<bool>>,
-        Bound<'py, PyArray1<u64>>,
-        Bound<'py, PyArray1<u64>>,
-        Bound<'py, PyList>,
-        u64,
-        u64,
-    )> {
+    ) -> PyResult<Adapted<'py>> {
         let inner = &self.inner;
         let out = run_detached(py, move || inner.adapt_lines(data, first_line, first_index))?;
-        let events = PyList::empty(py);
-        for (before, event) in out.events {
-            match event {
-                Event::Python { index, line, start, end } => {
-                    events.append((before, "python", index, line, start as u64, end as u64))?
-                }
-                Event::TooLarge { index, line, size } => events.append((before, "too_large", index, line, size, 0u64))?,
+        to_python(py, out)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn adapt_records<'py>(
+        &self,
+        py: Python<'py>,
+        pieces: Vec<Bound<'py, PyAny>>,
+        first_index: u64,
+    ) -> PyResult<(Adapted<'py>, Bound<'py, PyBytes>)> {
+        let mut data = Vec::new();
+        let mut spans = Vec::with_capacity(pieces.len());
+        for piece in &pieces {
+            if let Ok(bytes) = piece.cast::<PyBytes>() {
+                let start = data.len();
+                data.extend_from_slice(bytes.as_bytes());
+                spans.push(RecordPiece::Span(start, data.len()));
+            } else {
+                spans.push(RecordPiece::TooLarge(piece.extract()?));
             }
         }
-        let (starts, ends): (Vec<u64>, Vec<u64>) = out.span.iter().map(|&(s, e)| (s as u64, e as u64)).unzip();
-        Ok((
-            PyRecordBatch::new(out.batch).into_pyarrow(py)?,
-            PyArray1::from_vec(py, out.index),
-            PyArray1::from_vec(py, out.line),
-            PyArray1::from_vec(py, out.own_id),
-            PyArray1::from_vec(py, starts),
-            PyArray1::from_vec(py, ends),
-            events,
-            out.lines,
-            out.records,
-        ))
+        let inner = &self.inner;
+        let (data, spans) = (&data, &spans);
+        let out = run_detached(py, move || inner.adapt_records(data, spans, first_index))?;
+        Ok((to_python(py, out)?, PyBytes::new(py, data)))
     }
+}
+
+type Adapted<'py> = (
+    Bound<'py, PyAny>,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<bool>>,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyList>,
+    u64,
+    u64,
+);
+
+fn to_python(py: Python<'_>, out: AdaptedLines) -> PyResult<Adapted<'_>> {
+    let events = PyList::empty(py);
+    for (before, event) in out.events {
+        match event {
+            Event::Python { index, line, start, end } => {
+                events.append((before, "python", index, line, start as u64, end as u64))?
+            }
+            Event::TooLarge { index, line, size } => events.append((before, "too_large", index, line, size, 0u64))?,
+        }
+    }
+    let (starts, ends): (Vec<u64>, Vec<u64>) = out.span.iter().map(|&(s, e)| (s as u64, e as u64)).unzip();
+    Ok((
+        PyRecordBatch::new(out.batch).into_pyarrow(py)?,
+        PyArray1::from_vec(py, out.index),
+        PyArray1::from_vec(py, out.line),
+        PyArray1::from_vec(py, out.own_id),
+        PyArray1::from_vec(py, starts),
+        PyArray1::from_vec(py, ends),
+        events,
+        out.lines,
+        out.records,
+    ))
 }

@@ -89,6 +89,15 @@ fn strip_span(line: &[u8]) -> (usize, usize) {
     (start, end.max(start))
 }
 
+/// One record of [`LineAdapter::adapt_records`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordPiece {
+    /// Bytes `start..end` of the data.
+    Span(usize, usize),
+    /// A record of this many bytes, over `max_record_bytes`, not read.
+    TooLarge(u64),
+}
+
 enum Work {
     Parse { index: u64, line: u64, start: usize, end: usize },
     TooLarge { index: u64, line: u64, size: u64 },
@@ -125,6 +134,35 @@ impl LineAdapter {
                 line += 1;
             }
         }
+        self.adapt_work(data, work, line - first_line, index - first_index)
+    }
+
+    /// Adapt records cut out of `data` one by one (the items of a JSON array, or
+    /// concatenated values, as `assay.io.readers` cuts them with the JSON splitter): each
+    /// piece is a span of `data` or a record skipped for its size, the first being record
+    /// `first_index`. Records have no line numbers (`line` is 0).
+    ///
+    /// ```
+    /// use assay_core::jsonl::{Format, LineAdapter, RecordPiece};
+    /// let adapter = LineAdapter { format: Format::Alpaca, id_field: "id".into(), source: "s".into(),
+    ///     file: "a.json".into(), domain: None, max_record_bytes: 1 << 20 };
+    /// let data = b"{\"instruction\": \"I\",\n \"output\": \"O\"}{\"x\": 1.5}";
+    /// let pieces = [RecordPiece::Span(0, 36), RecordPiece::TooLarge(1 << 21), RecordPiece::Span(36, 46)];
+    /// let out = adapter.adapt_records(data, &pieces, 7).unwrap();
+    /// assert_eq!((out.batch.num_rows(), out.index.clone(), out.events.len(), out.records), (1, vec![7], 2, 3));
+    /// ```
+    pub fn adapt_records(&self, data: &[u8], pieces: &[RecordPiece], first_index: u64) -> Result<AdaptedLines> {
+        let work = (first_index..)
+            .zip(pieces)
+            .map(|(index, piece)| match *piece {
+                RecordPiece::Span(start, end) => Work::Parse { index, line: 0, start, end },
+                RecordPiece::TooLarge(size) => Work::TooLarge { index, line: 0, size },
+            })
+            .collect();
+        self.adapt_work(data, work, 0, pieces.len() as u64)
+    }
+
+    fn adapt_work(&self, data: &[u8], work: Vec<Work>, lines: u64, records: u64) -> Result<AdaptedLines> {
         let rows: Vec<Option<Row>> = work
             .par_iter()
             .with_min_len(64)
@@ -144,8 +182,8 @@ impl LineAdapter {
             own_id: Vec::with_capacity(work.len()),
             span: Vec::with_capacity(work.len()),
             events: Vec::new(),
-            lines: line - first_line,
-            records: index - first_index,
+            lines,
+            records,
         };
         for (w, row) in work.iter().zip(rows) {
             match (w, row) {
