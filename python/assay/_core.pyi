@@ -160,6 +160,11 @@ class JsonLinesAdapter:
             npt.NDArray[np.uint64], npt.NDArray[np.uint64], list[tuple[int, str, int, int, int, int]], int, int]:
         """(batch, record index, line, own id, span starts, span ends, events, lines, records) of
         the complete lines ``data``: events are the lines left to Python or over the size limit."""
+    def adapt_records(self, pieces: list[bytes | int], first_index: int) -> tuple[tuple[
+            pa.RecordBatch, npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.bool_],
+            npt.NDArray[np.uint64], npt.NDArray[np.uint64], list[tuple[int, str, int, int, int, int]], int, int], bytes]:
+        """``adapt``'s tuple for the records ``JsonSplitter`` cut (``bytes``, or the ``int`` size
+        of a record over the limit), spans in the pieces joined (returned last); lines are 0."""
 class ContaminationIndex:
     """The n-grams of evaluation items (see :mod:`assay.contamination`)."""
 
