@@ -338,6 +338,40 @@ fn addmod(a: u64, b: u64) -> u64 {
     if s >= MERSENNE61 { s - MERSENNE61 } else { s }
 }
 
+/// `BASE^k mod 2^61 - 1` for `k = 0..=SHORT_WORD`.
+const SHORT_WORD: usize = 16;
+static POWERS: [u64; SHORT_WORD + 1] = {
+    let mut p = [1u64; SHORT_WORD + 1];
+    let mut k = 1;
+    while k <= SHORT_WORD {
+        let x = (p[k - 1] as u128) * (BASE as u128);
+        let s = ((x as u64) & MERSENNE61) + ((x >> 61) as u64);
+        p[k] = if s >= MERSENNE61 { s - MERSENNE61 } else { s };
+        k += 1;
+    }
+    p
+};
+
+/// (polynomial hash of the bytes, `BASE^len`): `sum (b_t + 1) BASE^(len-1-t) mod 2^61 - 1`.
+/// Words of up to 16 bytes sum independent products in 128 bits and reduce once, instead
+/// of a chain of one multiplication per byte; the value is the same.
+#[inline]
+fn word_hash(bytes: &[u8]) -> (u64, u64) {
+    let len = bytes.len();
+    if len <= SHORT_WORD {
+        let sum: u128 = bytes.iter().enumerate().map(|(t, &b)| (b as u128 + 1) * POWERS[len - 1 - t] as u128).sum();
+        // sum < 16 * 2^8 * 2^61 = 2^73: its high part is small
+        let s = ((sum as u64) & MERSENNE61) + ((sum >> 61) as u64);
+        return (if s >= MERSENNE61 { s - MERSENNE61 } else { s }, POWERS[len]);
+    }
+    let (mut h, mut p) = (0u64, 1u64);
+    for &b in bytes {
+        h = addmod(mulmod(h, BASE), b as u64 + 1);
+        p = mulmod(p, BASE);
+    }
+    (h, p)
+}
+
 impl TokenTable {
     pub fn new(words: &[&str]) -> Self {
         let mut index: FxHashMap<&str, u32> = FxHashMap::default();
@@ -348,11 +382,7 @@ impl TokenTable {
             .map(|w| match index.entry(w) {
                 Entry::Occupied(e) => *e.get(),
                 Entry::Vacant(e) => {
-                    let (mut h, mut p) = (0u64, 1u64);
-                    for &b in w.as_bytes() {
-                        h = addmod(mulmod(h, BASE), b as u64 + 1);
-                        p = mulmod(p, BASE);
-                    }
+                    let (h, p) = word_hash(w.as_bytes());
                     distinct.push((char_len(w) as u32, h, p, w.len() as u64));
                     *e.insert(distinct.len() as u32 - 1)
                 }
@@ -394,19 +424,26 @@ pub fn duplicated_ngram_chars(table: &TokenTable, n: usize) -> usize {
 /// the window starting at every position is extended one word at a time, so the
 /// rules for n = 5..=10 cost one step per position and n, not n steps.
 #[derive(Default)]
-pub struct NgramScratch<'t> {
+pub struct NgramScratch {
     /// (polynomial hash, bytes) of the concatenated window of `key_len` words starting at
     /// each position: two windows with the same key have the same concatenation, up to a
     /// hash collision (probability ~ bytes / 2^61 per pair of equally long windows).
     keys: Vec<(u64, u64)>,
     key_len: usize,
+    /// Per level: saturating counts of the keys per bucket of their hash.
+    buckets: Vec<u8>,
+    /// (hash, BASE^bytes, bytes) of each word of the document, in order.
+    word_hashes: Vec<(u64, u64, u64)>,
     table: KeyTable,
-    /// Counts of n-grams keyed by their word ids, for documents with too many distinct
-    /// words to pack `n` ids into 64 bits.
-    counts: FxHashMap<&'t [u32], (u32, u32)>,
 }
 
-impl<'t> NgramScratch<'t> {
+impl NgramScratch {
+    /// Forget the previous document's keys (the buffers stay allocated).
+    pub fn next_document(&mut self) {
+        self.keys.clear();
+        self.key_len = 0;
+    }
+
     /// Bring `keys` to windows of `n` words (restarting when `n` is smaller).
     pub fn extend_keys(&mut self, table: &TokenTable, n: usize) {
         let len = table.ids.len();
@@ -415,12 +452,19 @@ impl<'t> NgramScratch<'t> {
             self.keys.resize(len, (0, 0));
             self.key_len = 0;
         }
+        if self.key_len == 0 && n > 0 {
+            // the words' own (hash, power, bytes) in document order, read once per level
+            self.word_hashes.clear();
+            self.word_hashes.extend((0..len).map(|i| table.hash(i)));
+            for (key, &(wh, _, wbytes)) in self.keys.iter_mut().zip(&self.word_hashes) {
+                *key = (wh, wbytes);
+            }
+            self.key_len = 1;
+        }
         while self.key_len < n {
             let k = self.key_len;
-            for i in 0..len.saturating_sub(k) {
-                let (wh, wp, wbytes) = table.hash(i + k);
-                let (h, bytes) = self.keys[i];
-                self.keys[i] = (addmod(mulmod(h, wp), wh), bytes + wbytes);
+            for (key, &(wh, wp, wbytes)) in self.keys.iter_mut().zip(self.word_hashes.get(k..).unwrap_or(&[])) {
+                *key = (addmod(mulmod(key.0, wp), wh), key.1 + wbytes);
             }
             self.key_len += 1;
         }
@@ -433,10 +477,23 @@ impl<'t> NgramScratch<'t> {
             return 0;
         }
         debug_assert_eq!(self.key_len, n);
-        self.table.reset(len - n + 1);
+        let windows = len - n + 1;
+        // Saturating counts of the keys per bucket of their hash: a window alone in its
+        // bucket is new, and never looked up again, so it skips the table (a predictable
+        // branch, where a table lookup is an unpredictable one).
+        let bits = (windows * 4).next_power_of_two().max(64).trailing_zeros();
+        let bucket = |key: (u64, u64)| ((key.0 ^ key.1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize;
+        self.buckets.clear();
+        self.buckets.resize(1 << bits, 0);
+        for &key in &self.keys[..windows] {
+            let b = &mut self.buckets[bucket(key)];
+            *b = (*b).saturating_add(1);
+        }
+        self.table.reset(windows);
         let (mut repeated, mut idx) = (0usize, 0usize);
         while idx + n <= len {
-            if self.table.slot(self.keys[idx]).1 {
+            let key = self.keys[idx];
+            if self.buckets[bucket(key)] < 2 || self.table.slot(key).1 {
                 idx += 1;
             } else {
                 repeated += (idx..idx + n).map(|j| table.chars(j)).sum::<usize>();
@@ -447,14 +504,14 @@ impl<'t> NgramScratch<'t> {
     }
 
     /// [`top_ngram_chars`] reusing the count table.
-    pub fn top_ngram_chars(&mut self, table: &'t TokenTable, n: usize) -> Option<usize> {
+    pub fn top_ngram_chars(&mut self, table: &TokenTable, n: usize) -> Option<usize> {
         let len = table.ids.len();
         if n == 0 || len < n {
             return None;
         }
         let (count, first) = match packed_id_bits(table.distinct.len(), n) {
             Some(bits) => self.top_packed(&table.ids, n, bits),
-            None => self.top_by_slices(&table.ids, n),
+            None => Self::top_by_slices(&table.ids, n),
         };
         let first = first as usize;
         let gram_chars: usize = (first..first + n).map(|j| table.chars(j)).sum::<usize>() + n - 1;
@@ -485,13 +542,14 @@ impl<'t> NgramScratch<'t> {
         best
     }
 
-    fn top_by_slices(&mut self, ids: &'t [u32], n: usize) -> (u32, u32) {
-        self.counts.clear();
-        self.counts.reserve(ids.len() - n + 1);
+    /// For documents with too many distinct words to pack `n` ids into 64 bits.
+    fn top_by_slices(ids: &[u32], n: usize) -> (u32, u32) {
+        let mut counts: FxHashMap<&[u32], (u32, u32)> = FxHashMap::default();
+        counts.reserve(ids.len() - n + 1);
         for i in 0..=ids.len() - n {
-            self.counts.entry(&ids[i..i + n]).and_modify(|e| e.0 += 1).or_insert((1, i as u32));
+            counts.entry(&ids[i..i + n]).and_modify(|e| e.0 += 1).or_insert((1, i as u32));
         }
-        let best = self.counts.values().max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let best = counts.values().max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         *best.expect("at least one n-gram")
     }
 }
@@ -601,7 +659,19 @@ pub fn gopher_repetition(doc: &Document, config: &GopherRepetitionConfig) -> Opt
         return Some("dup_line_char_frac".into());
     }
     let table = doc.token_table();
-    let mut scratch = NgramScratch::default();
+    NGRAM_SCRATCH.with_borrow_mut(|scratch| {
+        scratch.next_document();
+        ngram_rules(table, total, config, scratch)
+    })
+}
+
+thread_local! {
+    /// The n-gram buffers of this thread, kept from one document to the next (a fresh
+    /// table per document cost more than the rules on short texts).
+    static NGRAM_SCRATCH: std::cell::RefCell<NgramScratch> = std::cell::RefCell::default();
+}
+
+fn ngram_rules(table: &TokenTable, total: f64, config: &GopherRepetitionConfig, scratch: &mut NgramScratch) -> Option<String> {
     for &(n, frac) in &config.top_n_grams {
         if let Some(chars) = scratch.top_ngram_chars(table, n) {
             if chars as f64 / total > frac {
@@ -692,12 +762,26 @@ mod tests {
     }
 
     #[test]
+    fn short_word_hash_equals_the_chain() {
+        for len in 0..=40usize {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8 | 0x80).collect();
+            let (mut h, mut p) = (0u64, 1u64);
+            for &b in &bytes {
+                h = addmod(mulmod(h, BASE), b as u64 + 1);
+                p = mulmod(p, BASE);
+            }
+            assert_eq!(word_hash(&bytes), (h, p), "{len} bytes");
+        }
+    }
+
+    #[test]
     fn ngram_rules_equal_the_reference() {
         // small vocabularies (with words that concatenate alike) so that n-grams repeat
         let vocab = ["a", "b", "ab", "c", "bc", "the", "é", "of"];
         let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut shared = NgramScratch::default();
         for case in 0..3000 {
-            let (len, distinct) = (case % 60, 1 + case % vocab.len());
+            let (len, distinct) = ((case / 2) % 60, 1 + case % vocab.len());
             let words: Vec<&str> = (0..len)
                 .map(|_| {
                     state ^= state << 13;
@@ -715,10 +799,13 @@ mod tests {
                 assert_eq!(top_ngram_chars(&table, n), top, "top {n} of {words:?}");
                 assert_eq!(duplicated_ngram_chars(&table, n), dup, "dup {n} of {words:?}");
             }
-            let mut scratch = NgramScratch::default();
-            for n in 5..=10 {
-                scratch.extend_keys(&table, n);
-                assert_eq!(scratch.duplicated_chars(&table, n), reference_rules(&words, n).1, "dup {n} of {words:?}");
+            // and the thread's scratch, kept from the document before (of the same length, often)
+            shared.next_document();
+            for n in 2..=10 {
+                let (top, dup) = reference_rules(&words, n);
+                assert_eq!(shared.top_ngram_chars(&table, n), top, "top {n} of {words:?}");
+                shared.extend_keys(&table, n);
+                assert_eq!(shared.duplicated_chars(&table, n), dup, "dup {n} of {words:?}");
             }
         }
     }
