@@ -2,6 +2,7 @@
 
     python benchmarks/bench_pipeline.py [--size-mb 200] [--sides assay,datatrove] [--assay-repeats 3]
                                         [--rss-scales 1,4] [--workdir DIR] [--core 0] [--reuse]
+    python benchmarks/bench_pipeline.py --size-mb 50 --scaling --assay-repeats 3   # 1 vs 2 threads
 
 Input: Reuters-21578 (``../shared/data/web/reuters21578.jsonl.gz``, one JSON record per
 line with ``title``, ``body``, ``newid``...) replicated, uncompressed, to at least
@@ -142,12 +143,12 @@ def check_recipe() -> None:
     assert (index.config["bands"], index.config["rows"], index.config["ngram"]) == (BANDS, ROWS, NGRAM), index.config
 
 
-def run_assay(input_path: Path, folder: Path, core: int | None) -> dict[str, Any]:
+def run_assay(input_path: Path, folder: Path, core: int | None, threads: int = 1) -> dict[str, Any]:
     out_dir = folder / "assay-out"
     pipeline = assay_pipeline(input_path, out_dir, folder)
     assay_cli = Path(sys.executable).with_name("assay")
-    cmd = [str(assay_cli), "run", str(pipeline), "--threads", "1", "--no-progress"]
-    env = {**os.environ, "RAYON_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [str(assay_cli), "run", str(pipeline), "--threads", str(threads), "--no-progress"]
+    env = {**os.environ, "RAYON_NUM_THREADS": str(threads), "OMP_NUM_THREADS": "1"}
     figures = measure(cmd, core, folder / "assay.log", env)
     from assay.manifest import Manifest
 
@@ -155,6 +156,27 @@ def run_assay(input_path: Path, folder: Path, core: int | None) -> dict[str, Any
     figures.update(rows_in=manifest.rows_in, kept=manifest.rows_out, removed=manifest.removed,
                    steps={s.step: s.seconds for s in manifest.steps})
     return figures
+
+
+def scaling(input_path: Path, folder: Path, repeats: int, size: int) -> None:
+    """assay on one thread (pinned to core 0) against two threads (cores 0 and 1), A B A B."""
+    runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+    for _ in range(repeats):
+        for threads in (1, 2):
+            runs[threads].append(run_assay(input_path, folder, 0 if threads == 1 else None, threads))
+            r = runs[threads][-1]
+            print(f"  {threads} thread(s): wall {r['wall_s']:.2f} s, CPU {r['cpu_s']:.2f} s, steps "
+                  f"{ {k: round(v, 2) for k, v in r['steps'].items()} }", flush=True)
+    print("\n| threads | wall s (median) | worst | MB/s | CPU s | steps s (median) |\n|---|---|---|---|---|---|")
+    wall = {}
+    for threads, rs in runs.items():
+        wall[threads] = statistics.median(r["wall_s"] for r in rs)
+        steps = {k: round(statistics.median(r["steps"][k] for r in rs), 2) for k in rs[0]["steps"]}
+        print(f"| {threads} | {wall[threads]:.2f} | {max(r['wall_s'] for r in rs):.2f} | {size / MB / wall[threads]:.1f} "
+              f"| {statistics.median(r['cpu_s'] for r in rs):.2f} | {steps} |")
+    worst = min(r["wall_s"] for r in runs[1]) / max(r["wall_s"] for r in runs[2])
+    print(f"\n2 threads / 1 thread: {wall[1] / wall[2]:.2f}x (median), {worst:.2f}x (slowest 2-thread run "
+          "against the fastest 1-thread run)")
 
 
 # --- datatrove side (runs in the child: ``--datatrove-child``) ---------------------------
@@ -279,6 +301,9 @@ def main() -> None:
     parser.add_argument("--sides", default="assay,datatrove", help="comma-separated: assay, datatrove")
     parser.add_argument("--assay-repeats", type=int, default=1, help="runs of the assay side (medians reported)")
     parser.add_argument("--rss-scales", default="", help="e.g. 1,4: extra assay runs on 1x, 4x the input for peak RSS")
+    parser.add_argument("--scaling", action="store_true",
+                        help="run assay alone on 1 thread (pinned) and 2 threads (both cores), alternately, "
+                             "--assay-repeats times each, and report the ratio of the median wall times")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/assay-bench-pipeline"))
     parser.add_argument("--core", type=int, default=0, help="CPU core to pin each side to (-1: no pinning)")
     parser.add_argument("--reuters", type=Path, default=REUTERS, help="Reuters-21578 as gzipped JSONL")
@@ -315,6 +340,9 @@ def main() -> None:
     size = input_path.stat().st_size
     docs = count_lines(input_path)
     print(f"input: {input_path} ({size / MB:.1f} MB, {docs:,} documents)")
+    if args.scaling:
+        scaling(input_path, args.workdir, args.assay_repeats, size)
+        return
     for side in sides:
         print(f"running {side} ...", flush=True)
         runner = run_assay if side == "assay" else run_datatrove
