@@ -58,6 +58,19 @@ impl C4QualityConfig {
 const POLICY_SUBSTRINGS: &[&str] =
     &["terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies"];
 
+/// The lower-case substrings the rules look for, as searchers built once.
+struct Needles {
+    lorem_ipsum: memchr::memmem::Finder<'static>,
+    javascript: memchr::memmem::Finder<'static>,
+    policy: Vec<memchr::memmem::Finder<'static>>,
+}
+
+static NEEDLES: std::sync::LazyLock<Needles> = std::sync::LazyLock::new(|| Needles {
+    lorem_ipsum: memchr::memmem::Finder::new("lorem ipsum"),
+    javascript: memchr::memmem::Finder::new("javascript"),
+    policy: POLICY_SUBSTRINGS.iter().map(memchr::memmem::Finder::new).collect(),
+});
+
 /// Remove Wikipedia-style citations: `[digits]`, `[edit]`, `[citation needed]`.
 pub fn remove_citations(line: &str) -> std::borrow::Cow<'_, str> {
     if !line.contains('[') {
@@ -130,6 +143,7 @@ fn run_c4<'a>(text: &'a str, language: Language, c: &C4QualityConfig, output: C4
     let mut sentences = 0usize;
     let mut tokens: Vec<&str> = Vec::new();
     let mut lower = String::new();
+    let needles = &*NEEDLES;
     let pieces: Vec<&str> = if c.split_paragraph { py_splitlines(text) } else { sentence_pieces(text) };
     for raw in pieces {
         let line = py_strip(raw);
@@ -168,16 +182,17 @@ fn run_c4<'a>(text: &'a str, language: Language, c: &C4QualityConfig, output: C4
             // full Unicode lowercasing: some non-ASCII letters lower to ASCII (the Kelvin sign to `k`)
             lower.push_str(&line.to_lowercase());
         }
-        if c.filter_lorem_ipsum && lower.contains("lorem ipsum") {
+        let lower_bytes = lower.as_bytes();
+        if c.filter_lorem_ipsum && needles.lorem_ipsum.find(lower_bytes).is_some() {
             return C4Outcome { reason: Some("lorem_ipsum"), kept_lines, sentences };
         }
-        if c.filter_javascript && lower.contains("javascript") {
+        if c.filter_javascript && needles.javascript.find(lower_bytes).is_some() {
             continue;
         }
         if c.filter_curly_bracket && line.contains('{') {
             return C4Outcome { reason: Some("curly_bracket"), kept_lines, sentences };
         }
-        if c.filter_policy && POLICY_SUBSTRINGS.iter().any(|p| lower.contains(p)) {
+        if c.filter_policy && needles.policy.iter().any(|p| p.find(lower_bytes).is_some()) {
             continue;
         }
         // a decision only needs to know that the minimum is reached
