@@ -11,8 +11,9 @@ array, a top-level JSON value) is skipped while streaming, never held whole, and
 out as a ``BadRecord`` whose error starts with ``record_too_large`` and whose ``size`` is
 its length in bytes; reading goes on at the next record. JSON arrays and concatenated
 values are cut into records by the Rust splitter (:class:`assay._core.JsonSplitter`), each
-parsed by orjson; records found under an ``items_path`` of a format (a nested prefix)
-are read by ijson, without the limit.
+parsed by orjson here (or, given a ``records_reader``, parsed and adapted in Rust, see
+:mod:`assay.io.rust_lines`); records found under an ``items_path`` of a format (a nested
+prefix) are read by ijson, without the limit.
 """
 from __future__ import annotations
 
