@@ -661,9 +661,17 @@ pub fn gopher_repetition(doc: &Document, config: &GopherRepetitionConfig) -> Opt
     let table = doc.token_table();
     NGRAM_SCRATCH.with_borrow_mut(|scratch| {
         scratch.next_document();
-        ngram_rules(table, total, config, scratch)
+        let reason = ngram_rules(table, total, config, scratch);
+        if table.ids.len() > KEPT_SCRATCH_WORDS {
+            *scratch = NgramScratch::default(); // a long document's buffers are not kept
+        }
+        reason
     })
 }
+
+/// Documents of up to this many words leave their n-gram buffers (~100 bytes a word) to the
+/// next document of the thread.
+const KEPT_SCRATCH_WORDS: usize = 1 << 16;
 
 thread_local! {
     /// The n-gram buffers of this thread, kept from one document to the next (a fresh
