@@ -860,8 +860,9 @@ mod tests {
     fn segmented_normalization_equals_whole_text_nfkc() {
         // Characters that stress the segment rule: compatibility forms, combining marks out
         // of order, Hangul jamo, a dotted capital I (two-character lowercase), format
-        // characters, astral characters, and plain letters of several scripts.
-        let mut pool: Vec<String> = "aZe9 ,.-\u{301}\u{316}\u{327}\u{308}ＡＢ，！（）ﬁ①㎏½İÅΩКирилл你好。世界\u{1100}\u{1161}\u{11A8}가\u{AC00}\u{200D}\u{AD}\u{FEFF}😀\u{1F3FB}𝐀𠀀ﾊﾟｶﾞहिन्दीक़العربيةé\u{E9}\u{65}\u{301}Ǆǅ\u{345}ΐ"
+        // characters, astral characters, plain letters of several scripts, and the marks
+        // of Thai, Hebrew, Arabic and Devanagari (combining classes 103/107, 7/9, ...).
+        let mut pool: Vec<String> = "aZe9 ,.-\u{301}\u{316}\u{327}\u{308}ＡＢ，！（）ﬁ①㎏½İÅΩКирилл你好。世界\u{1100}\u{1161}\u{11A8}가\u{AC00}\u{200D}\u{AD}\u{FEFF}😀\u{1F3FB}𝐀𠀀ﾊﾟｶﾞहिन्दीक़العربيةé\u{E9}\u{65}\u{301}Ǆǅ\u{345}ΐกขภาษาไทย\u{E48}\u{E49}\u{E38}\u{E31}\u{E4C}שָׁלוֹםمَرْحَبًا\u{93C}\u{94D}"
             .chars()
             .map(String::from)
             .collect();
