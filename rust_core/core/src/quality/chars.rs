@@ -128,12 +128,13 @@ pub fn is_unicode_punct(c: char) -> bool {
 }
 
 /// Python's `str.splitlines` boundaries (`\r\n` counts once, handled by callers).
+const PY_LINE_BREAKS: [char; 10] =
+    ['\n', '\r', '\u{0b}', '\u{0c}', '\u{1c}', '\u{1d}', '\u{1e}', '\u{85}', '\u{2028}', '\u{2029}'];
+
+/// True for a character of [`PY_LINE_BREAKS`].
 #[inline]
 pub fn is_py_line_break(c: char) -> bool {
-    matches!(
-        c,
-        '\n' | '\r' | '\u{0b}' | '\u{0c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}'
-    )
+    PY_LINE_BREAKS.contains(&c)
 }
 
 /// Python's `str.splitlines()`: the lines without their line breaks; a final line
@@ -148,19 +149,19 @@ pub fn py_splitlines(text: &str) -> Vec<&str> {
     PyLines::new(text).collect()
 }
 
-/// Bytes that can start a line break of [`is_py_line_break`] in UTF-8: the ASCII ones,
-/// and the lead bytes of U+0085 (C2 85) and U+2028/U+2029 (E2 80 A8/A9).
-const fn line_break_lead_bytes() -> [bool; 256] {
+/// The first UTF-8 byte of each line break: [`PyLines`] decodes a character only where one
+/// of these bytes is (none of them is a continuation byte, so each starts a character).
+static LINE_BREAK_LEAD: [bool; 256] = {
     let mut table = [false; 256];
-    let leads = [b'\n', b'\r', 0x0b, 0x0c, 0x1c, 0x1d, 0x1e, 0xc2, 0xe2];
     let mut i = 0;
-    while i < leads.len() {
-        table[leads[i] as usize] = true;
+    while i < PY_LINE_BREAKS.len() {
+        let mut utf8 = [0u8; 4];
+        PY_LINE_BREAKS[i].encode_utf8(&mut utf8);
+        table[utf8[0] as usize] = true;
         i += 1;
     }
     table
-}
-static LINE_BREAK_LEAD: [bool; 256] = line_break_lead_bytes();
+};
 
 /// The lines of [`py_splitlines`], one at a time, found by scanning bytes.
 pub struct PyLines<'a> {
@@ -183,22 +184,16 @@ impl<'a> Iterator for PyLines<'a> {
         if start >= bytes.len() {
             return None;
         }
-        let mut i = start;
-        while i < bytes.len() {
-            if LINE_BREAK_LEAD[bytes[i] as usize] {
-                let width = match bytes[i] {
-                    b'\r' if bytes.get(i + 1) == Some(&b'\n') => 2,
-                    0xc2 if bytes.get(i + 1) == Some(&0x85) => 2,
-                    0xe2 if bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) => 3,
-                    0xc2 | 0xe2 => 0,
-                    _ => 1,
-                };
-                if width > 0 {
-                    self.start = i + width;
-                    return Some(&self.text[start..i]);
-                }
+        for i in start..bytes.len() {
+            if !LINE_BREAK_LEAD[bytes[i] as usize] {
+                continue;
             }
-            i += 1;
+            let c = self.text[i..].chars().next().expect("a lead byte starts a character");
+            if is_py_line_break(c) {
+                let crlf = c == '\r' && bytes.get(i + 1) == Some(&b'\n');
+                self.start = i + c.len_utf8() + crlf as usize;
+                return Some(&self.text[start..i]);
+            }
         }
         self.start = bytes.len();
         Some(&self.text[start..])

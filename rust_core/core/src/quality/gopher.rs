@@ -325,11 +325,16 @@ pub struct TokenTable {
 const MERSENNE61: u64 = (1 << 61) - 1;
 const BASE: u64 = 0x1F3D_5B79_A4C2_E681 % MERSENNE61;
 
+/// `x mod 2^61 - 1` for `x < 2^122` (`2^61 = 1` there, so the high part adds to the low).
 #[inline]
-fn mulmod(a: u64, b: u64) -> u64 {
-    let p = (a as u128) * (b as u128);
-    let s = ((p as u64) & MERSENNE61) + ((p >> 61) as u64);
+const fn reduce(x: u128) -> u64 {
+    let s = ((x as u64) & MERSENNE61) + ((x >> 61) as u64);
     if s >= MERSENNE61 { s - MERSENNE61 } else { s }
+}
+
+#[inline]
+const fn mulmod(a: u64, b: u64) -> u64 {
+    reduce((a as u128) * (b as u128))
 }
 
 #[inline]
@@ -344,9 +349,7 @@ static POWERS: [u64; SHORT_WORD + 1] = {
     let mut p = [1u64; SHORT_WORD + 1];
     let mut k = 1;
     while k <= SHORT_WORD {
-        let x = (p[k - 1] as u128) * (BASE as u128);
-        let s = ((x as u64) & MERSENNE61) + ((x >> 61) as u64);
-        p[k] = if s >= MERSENNE61 { s - MERSENNE61 } else { s };
+        p[k] = mulmod(p[k - 1], BASE);
         k += 1;
     }
     p
@@ -359,10 +362,9 @@ static POWERS: [u64; SHORT_WORD + 1] = {
 fn word_hash(bytes: &[u8]) -> (u64, u64) {
     let len = bytes.len();
     if len <= SHORT_WORD {
+        // the sum stays under 16 * 2^8 * 2^61 = 2^73
         let sum: u128 = bytes.iter().enumerate().map(|(t, &b)| (b as u128 + 1) * POWERS[len - 1 - t] as u128).sum();
-        // sum < 16 * 2^8 * 2^61 = 2^73: its high part is small
-        let s = ((sum as u64) & MERSENNE61) + ((sum >> 61) as u64);
-        return (if s >= MERSENNE61 { s - MERSENNE61 } else { s }, POWERS[len]);
+        return (reduce(sum), POWERS[len]);
     }
     let (mut h, mut p) = (0u64, 1u64);
     for &b in bytes {
