@@ -44,7 +44,6 @@ impl PyJsonLinesAdapter {
         Ok(Self { inner: LineAdapter { format, id_field, source, file, domain, max_record_bytes } })
     }
 
-    #[allow(clippy::type_complexity)]
     fn adapt<'py>(
         &self,
         py: Python<'py>,
@@ -57,7 +56,6 @@ impl PyJsonLinesAdapter {
         to_python(py, out)
     }
 
-    #[allow(clippy::type_complexity)]
     fn adapt_records<'py>(
         &self,
         py: Python<'py>,
