@@ -6,9 +6,10 @@ import time
 from typing import Any, Callable
 
 
-def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
-    """One warm-up call, then ``runs`` timed ones: (median seconds, worst seconds, last result)."""
-    result = fn()
+def timed(fn: Callable[[], Any], runs: int, warm_up: bool = True) -> tuple[float, float, Any]:
+    """One warm-up call (unless ``warm_up`` is false), then ``runs`` timed ones: (median seconds,
+    worst seconds, last result)."""
+    result = fn() if warm_up else None
     seconds = []
     for _ in range(runs):
         t0 = time.perf_counter()
