@@ -1,11 +1,13 @@
 """The Ray executor against the local engine: one node vs two, one thread vs two.
 
     python benchmarks/bench_ray.py [--size-mb 200] [--files 8] [--rounds 2] [--pipelines web,near]
-                                   [--configs local1,local2,ray1,ray2] [--workdir DIR]
+                                   [--configs local1,local2,ray1,ray2] [--workdir DIR] [--split-mb MB]
 
 Input: Reuters-21578 (``../shared/data/web/reuters21578.jsonl.gz``; the repo's sample when
 absent) replicated to at least ``--size-mb`` MB of JSON Lines and dealt into ``--files``
-files (the Ray executor parallelises across files); each replica gets distinct ``newid``s.
+files (the Ray executor parallelises across work units: files, and the byte ranges of files
+over the input's ``split_bytes``, which ``--split-mb`` sets); each replica gets distinct
+``newid``s.
 
 Pipelines: ``web`` is ``pipelines/web-fineweb.yaml``'s steps (language ID, the four quality
 filters, near-dedup, text stats) on that input; ``near`` is near-dedup alone.
@@ -85,12 +87,13 @@ def dealt_input(size_mb: float, files: int, folder: Path) -> tuple[Path, int]:
     return target, written
 
 
-def pipeline_file(kind: str, data: Path, folder: Path) -> Path:
+def pipeline_file(kind: str, data: Path, folder: Path, split_mb: float | None = None) -> Path:
     path = folder / f"{kind}.yaml"
+    split = "" if split_mb is None else f", split_bytes: {int(split_mb * MB)}"
     path.write_text(f"""name: bench-ray-{kind}
 inputs:
   - {{path: "{data}/*.jsonl", format: text, text_field: [title, body], id_field: newid, source: reuters,
-     domain: reuters.com}}
+     domain: reuters.com{split}}}
 steps:
 {STEPS[kind]}output: {{dir: {folder}/out, shard_rows: 100000}}
 """)
@@ -118,10 +121,11 @@ def run(config: str, pipeline: Path, out: Path, addresses: dict[str, str]) -> fl
     return time.perf_counter() - t0
 
 
-def worker_rss(cmd: list[str]) -> tuple[float, float, float, float, int, str]:
+def worker_rss(cmd: list[str]) -> tuple[float, float, float, float, int, str, dict[str, int]]:
     """Run ``cmd`` (a driver on a Ray cluster) and sample every Ray worker's resident memory
     every 0.2 s: (wall s, peak MiB of the largest worker, the same without shared pages, the
-    driver's peak, workers seen, what the largest one ran at its peak). A worker's RSS counts
+    driver's peak, workers seen, what the largest one ran at its peak, and the peak without
+    shared pages of any worker by what it ran: its process title). A worker's RSS counts
     the pages of Ray's shared object store it has touched; RSS minus shared memory is what the
     worker holds itself."""
     import psutil
@@ -129,6 +133,7 @@ def worker_rss(cmd: list[str]) -> tuple[float, float, float, float, int, str]:
     peaks: dict[int, int] = {}
     private: dict[int, int] = {}
     doing: dict[int, str] = {}  # what the worker ran (its process title) at its peak
+    by_title: dict[str, int] = {}
     t0 = time.perf_counter()
     driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     driver_peak = 0
@@ -146,6 +151,7 @@ def worker_rss(cmd: list[str]) -> tuple[float, float, float, float, int, str]:
                 driver_peak = max(driver_peak, rss)
             elif name.startswith("ray::") or "default_worker.py" in line:
                 peaks[proc.info["pid"]] = max(peaks.get(proc.info["pid"], 0), rss)
+                by_title[name] = max(by_title.get(name, 0), own)
                 if own > private.get(proc.info["pid"], 0):
                     private[proc.info["pid"]] = own
                     doing[proc.info["pid"]] = name
@@ -155,7 +161,7 @@ def worker_rss(cmd: list[str]) -> tuple[float, float, float, float, int, str]:
     largest = max(private, key=private.get, default=None)
     return (time.perf_counter() - t0, max(peaks.values(), default=0) / 2**20,
             max(private.values(), default=0) / 2**20, driver_peak / 2**20, len(peaks),
-            doing.get(largest, "") if largest is not None else "")
+            doing.get(largest, "") if largest is not None else "", by_title)
 
 
 def stages(pipeline: Path, out: Path, address: str) -> None:
@@ -249,6 +255,8 @@ def main() -> None:
     parser.add_argument("--pipelines", default="web,near")
     parser.add_argument("--configs", default="local1,local2,ray1,ray2")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/assay-bench-ray"))
+    parser.add_argument("--split-mb", type=float, default=None,
+                        help="the input's split_bytes in MB (JSON Lines files over it are read as ranges; 0: whole)")
     parser.add_argument("--rss-scales", default="", help="e.g. 1,4: peak RSS per Ray worker for web at these scales")
     parser.add_argument("--stages", action="store_true", help="one web run on two nodes with the stage log")
     parser.add_argument("--shuffle-bytes", action="store_true",
@@ -284,17 +292,24 @@ def main() -> None:
             print("| input | MB | wall s | peak RSS, largest worker MiB | without shared pages MiB | driver MiB | workers "
                   "| the largest was running |")
             print("|---|---|---|---|---|---|---|---|")
+            titles = []
             for scale in [float(x) for x in args.rss_scales.split(",")]:
                 scaled, scaled_size = dealt_input(args.size_mb * scale, args.files, args.workdir)
                 folder = args.workdir / f"rss-{scale:g}x"
                 folder.mkdir(exist_ok=True)
-                pipeline = pipeline_file("web", scaled, folder)
-                wall, worker, own, driver, seen, task = worker_rss(command("ray2", pipeline, folder / "out", addresses))
+                pipeline = pipeline_file("web", scaled, folder, args.split_mb)
+                wall, worker, own, driver, seen, task, by_title = worker_rss(
+                    command("ray2", pipeline, folder / "out", addresses))
                 print(f"| {scale:g}x | {scaled_size / MB:.0f} | {wall:.1f} | {worker:.0f} | {own:.0f} | {driver:.0f} "
                       f"| {seen} | {task} |", flush=True)
+                titles.append((scale, by_title))
+            for scale, by_title in titles:  # what each kind of task held at most, largest first
+                top = sorted(by_title.items(), key=lambda item: -item[1])[:6]
+                print(f"{scale:g}x, peak MiB without shared pages by task: "
+                      + ", ".join(f"{title} {own / 2**20:.0f}" for title, own in top))
             return
         for kind in args.pipelines.split(","):
-            pipeline = pipeline_file(kind, data, args.workdir)
+            pipeline = pipeline_file(kind, data, args.workdir, args.split_mb)
             times: dict[str, list[float]] = {c: [] for c in configs}
             digests: dict[str, str] = {}
             for config in configs:  # warm-up: one run each (also the byte-identity check)

@@ -106,21 +106,41 @@ output: {{dir: "{tmp_path}/out", shard_rows: 50, row_group_rows: 20}}
     return pipeline
 
 
-def test_planted_copies_across_files_and_sources_give_the_same_survivors(cluster, tmp_path):
+def test_planted_copies_across_files_and_sources_give_the_same_survivors(cluster, tmp_path, monkeypatch):
+    from assay.pipeline import ray_engine
+
     pipeline = _planted(tmp_path)
     local = run_pipeline(pipeline, output_dir=tmp_path / "local")
     assert local.removed["exact_duplicate"] >= 20 and local.removed["near_duplicate"] >= 10 and local.quarantined == 1
-    for workers in (1, 3):  # two partitionings of every shuffle
-        out = tmp_path / f"ray-{workers}"
+    # three partitionings of every shuffle: 2 and 6 partitions, then as many as the rows ask
+    # for at 16 rows a partition (dozens: most components split across partitions)
+    for workers, partition_rows in ((1, None), (3, None), (1, 16)):
+        if partition_rows:
+            monkeypatch.setattr(ray_engine, "PARTITION_ROWS", partition_rows)
+        out = tmp_path / f"ray-{workers}-{partition_rows}"
         on_ray = run_pipeline(pipeline, output_dir=out, engine="ray", workers=workers)
         _same_outputs(local, on_ray, tmp_path / "local", out)
-    rejects = pl.read_parquet(tmp_path / "ray-3" / "rejects")
-    kept = pl.read_parquet(tmp_path / "ray-3" / "data")
+    rejects = pl.read_parquet(tmp_path / "ray-3-None" / "rejects")
+    kept = pl.read_parquet(tmp_path / "ray-3-None" / "data")
     # a duplicate names its survivor by its row key: near_dedup's survivors reached the shards;
     # an exact_dedup survivor may have been removed later, as a near duplicate
     assert rejects.filter(pl.col("reason") == "near_duplicate")["cluster_id"].is_in(kept["row_key"]).all()
     survivors = rejects.filter(pl.col("reason") == "exact_duplicate")["cluster_id"]
     assert survivors.is_in(pl.concat([kept["row_key"], rejects["row_key"]])).all()
+
+
+def test_large_files_read_as_byte_ranges_give_the_local_output(cluster, tmp_path):
+    from test_ranges import _pipeline
+
+    from assay.pipeline.config import load_pipeline
+    from assay.pipeline.runner import _work_units
+
+    pipeline = _pipeline(tmp_path, 500)
+    assert len(_work_units(load_pipeline(pipeline))) > 20  # two files, cut into ranges
+    local = run_pipeline(pipeline, output_dir=tmp_path / "local")
+    on_ray = run_pipeline(pipeline, output_dir=tmp_path / "ray", engine="ray")
+    assert local.quarantined == 6
+    _same_outputs(local, on_ray, tmp_path / "local", tmp_path / "ray")
 
 
 def test_cli_runs_on_ray(cluster, tmp_path, monkeypatch):

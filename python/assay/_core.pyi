@@ -165,6 +165,16 @@ class JsonLinesAdapter:
             npt.NDArray[np.uint64], npt.NDArray[np.uint64], list[tuple[int, str, int, int, int, int]], int, int], bytes]:
         """``adapt``'s tuple for the records ``JsonSplitter`` cut (``bytes``, or the ``int`` size
         of a record over the limit), spans in the pieces joined (returned last); lines are 0."""
+
+class LineCounter:
+    """Lines and records of JSON Lines text fed in pieces, numbered as ``JsonLinesAdapter.adapt``
+    numbers them (a record: a line not blank, or over ``max_record_bytes``)."""
+
+    def __init__(self, max_record_bytes: int) -> None: ...
+    def feed(self, data: bytes) -> None: ...
+    def finish(self) -> tuple[int, int]:
+        """``(lines, records)``, a last line without its newline counted."""
+
 class ContaminationIndex:
     """The n-grams of evaluation items (see :mod:`assay.contamination`)."""
 

@@ -101,14 +101,17 @@ class RecordReader:
 
     def _records(self, file: InputFile) -> Iterator[RawRecord | BadRecord]:
         kind = file_type(file.path)
-        stream, self._counter = open_binary(file.path)
+        stream, self._counter = open_binary(file.path, file.span)
+        # a byte range after the first is JSON Lines (byte_ranges checked), numbered from where it starts
+        lines_from = file.numbering if file.span is not None and file.span[0] > 0 else None
         with stream:
             if kind in ("json", "jsonl"):  # the layout (array, lines, objects) is decided by content
                 adapter = self._rust_adapter(file)
                 yield from iter_json(
                     stream, self.format.items_path, self.max_record_bytes,
                     lines_reader=adapter and rust_lines_reader(adapter, self.max_record_bytes),
-                    records_reader=adapter and rust_records_reader(adapter, self.max_record_bytes))
+                    records_reader=adapter and rust_records_reader(adapter, self.max_record_bytes),
+                    lines_from=lines_from)
             else:
                 yield from iter_csv(stream, "\t" if kind == "tsv" else ",", self.max_record_bytes)
 

@@ -37,9 +37,17 @@ class InputFile:
     path: Path
     name: str
     known_size: int | None = None
+    span: tuple[int, int] | None = None
+    """Read only the lines that start in these bytes ``[start, end)`` of a JSON Lines file
+    (:func:`byte_ranges`); None: the whole file."""
+    numbering: tuple[int, int] = (1, 0)
+    """The line number and the record index of the span's first line (what the lines
+    before it count, :func:`count_lines`)."""
 
     @property
     def size(self) -> int:
+        if self.span is not None:
+            return self.span[1] - self.span[0]
         return self.known_size if self.known_size is not None else self.path.stat().st_size
 
 
@@ -198,15 +206,66 @@ class _CountingReader(io.RawIOBase):
         super().close()
 
 
-def open_binary(path: Path) -> tuple[BinaryIO, _CountingReader]:
-    """Open ``path`` for streaming reads, decompressing ``.gz`` / ``.zst``.
+class _LineSpan(io.RawIOBase):
+    """The lines of a seekable file that start in bytes ``[start, end)``: from the first line
+    start at or after ``start`` through the newline of the line that ``end`` falls in. The
+    spans of consecutive ranges cover a file's lines once each, in order."""
+
+    def __init__(self, raw: BinaryIO, start: int, end: int) -> None:
+        self._raw, self._end = raw, end
+        self._position, self._done = start, False
+        if start > 0:  # past the line that started before the range (its range reads it)
+            raw.seek(start - 1)
+            while not self._done:
+                chunk = raw.read(1 << 16)
+                cut = chunk.find(b"\n")
+                if cut >= 0:
+                    self._position += cut
+                    raw.seek(self._position)
+                    break
+                self._position += len(chunk)
+                self._done = not chunk
+        self._done = self._done or self._position >= end
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        if self._done:
+            return 0
+        chunk = self._raw.read(len(buffer))
+        if not chunk:
+            self._done = True
+            return 0
+        last = self._end - 1 - self._position  # the byte of the range's last line start
+        if last < len(chunk):
+            cut = chunk.find(b"\n", max(last, 0))
+            if cut >= 0:
+                chunk, self._done = chunk[:cut + 1], True
+        buffer[:len(chunk)] = chunk
+        self._position += len(chunk)
+        return len(chunk)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def open_binary(path: Path, span: tuple[int, int] | None = None) -> tuple[BinaryIO, _CountingReader]:
+    """Open ``path`` for streaming reads, decompressing ``.gz`` / ``.zst``; with ``span``
+    (an uncompressed file), only the lines that start in those bytes.
 
     Returns the decompressed stream and the counter of on-disk bytes read so far.
     """
     from assay.storage import open_file
 
     _, compression = split_suffixes(path)
-    counter = _CountingReader(open_file(path, "rb"))
+    raw_file = open_file(path, "rb")
+    if span is not None:
+        if compression is not None:
+            raise ValueError(f"{path}: a compressed file is read whole, not by byte range")
+        raw_file = _LineSpan(raw_file, *span)  # type: ignore[assignment]
+    counter = _CountingReader(raw_file)
     raw: BinaryIO = io.BufferedReader(counter, buffer_size=1 << 20)
     if compression == "gzip":
         return gzip.GzipFile(fileobj=raw, mode="rb"), counter  # type: ignore[return-value]

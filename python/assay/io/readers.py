@@ -163,9 +163,9 @@ def _parses_alone(line: bytes, *, object_only: bool) -> bool:
 
 
 def _line_records(lines: Iterator[tuple[int, bytes | int]], items_path: str,
-                  limit: int) -> Iterator[RawRecord | BadRecord]:
-    """Records of newline-delimited JSON: one value per line, blank lines skipped."""
-    index = 0
+                  limit: int, index: int = 0) -> Iterator[RawRecord | BadRecord]:
+    """Records of newline-delimited JSON: one value per line, blank lines skipped; the first
+    is record ``index``."""
     path = [] if items_path == "item" else items_path.split(".")
     for line_no, line in lines:
         if isinstance(line, int):
@@ -211,8 +211,9 @@ def _first_byte(stream: io.BufferedReader) -> bytes:
 
 def iter_json(stream: BinaryIO, items_path: str = "item",
               max_record_bytes: int = MAX_RECORD_BYTES,
-              lines_reader: Callable[[list[bytes | int], io.BufferedReader], Iterator[Any]] | None = None,
+              lines_reader: Callable[..., Iterator[Any]] | None = None,
               records_reader: Callable[..., Iterator[Any]] | None = None,
+              lines_from: tuple[int, int] | None = None,
               ) -> Iterator[RawRecord | BadRecord]:
     """Records of a JSON or JSON Lines stream; the layout comes from the content, not the
     file name (BELLE's ``eval_set.json`` is JSON Lines, and so are many Hugging Face files):
@@ -230,6 +231,8 @@ def iter_json(stream: BinaryIO, items_path: str = "item",
     ``records_reader``: likewise for the records of arrays and concatenated values, given
     each list of records the splitter cut, the index of the first and a function that
     reads one of them here (see ``assay.io.rust_lines.rust_records_reader``).
+    ``lines_from``: the stream is the rest of a JSON Lines file from the start of a line:
+    read as lines, the first being (line number, record index) ``lines_from``.
 
     >>> import io
     >>> [r.value for r in iter_json(io.BytesIO(b'[{"a": 1}, {"a": 2}]'))]
@@ -243,6 +246,18 @@ def iter_json(stream: BinaryIO, items_path: str = "item",
     index = 0
     line_no = 0
     try:
+        if lines_from is not None:
+            line_no, index = lines_from[0] - 1, lines_from[1]
+            if lines_reader is not None:
+                for record in lines_reader([], buffered, *lines_from):
+                    line_no, index = record.line or line_no, (record.index or 0) + 1
+                    yield record
+                return
+            numbered = enumerate(bounded_lines(buffered, max_record_bytes), lines_from[0])
+            for record in _line_records(numbered, items_path, max_record_bytes, lines_from[1]):
+                line_no, index = record.line or line_no, (record.index or 0) + 1
+                yield record
+            return
         first = _first_byte(buffered)
         if not first:
             return

@@ -66,14 +66,14 @@ class AdaptedRows:
         return self.data[int(self.starts[row]):int(self.ends[row])]
 
 
-def rust_lines_reader(adapter: Any, limit: int) -> Callable[[list[bytes | int], io.BufferedReader],
-                                                          Iterator[AdaptedRows | RawRecord | BadRecord]]:
+def rust_lines_reader(adapter: Any, limit: int) -> Callable[..., Iterator[AdaptedRows | RawRecord | BadRecord]]:
     """A ``lines_reader`` for :func:`assay.io.readers.iter_json`: reads the stream's lines in
     chunks of complete lines and adapts each chunk in Rust (``adapter``, a
-    ``JsonLinesAdapter``); a line longer than ``limit`` is read past without being held."""
+    ``JsonLinesAdapter``); a line longer than ``limit`` is read past without being held. Its
+    lines are numbered from ``line_no`` and its records from ``index``."""
 
-    def read(head: list[bytes | int], stream: io.BufferedReader) -> Iterator[AdaptedRows | RawRecord | BadRecord]:
-        line_no, index = 1, 0
+    def read(head: list[bytes | int], stream: io.BufferedReader, line_no: int = 1,
+             index: int = 0) -> Iterator[AdaptedRows | RawRecord | BadRecord]:
         # Bytes read and not yet adapted: ``pieces`` then ``tail``, ``pending`` bytes in all.
         pieces: list[bytes] = [h for h in head if isinstance(h, bytes)]
         pending = sum(map(len, pieces))

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from assay.errors import ConfigError
 from assay.io.formats import FORMATS
+from assay.io.ranges import SPLIT_BYTES
 from assay.io.readers import MAX_RECORD_BYTES
 from assay.pipeline.assemble import AssembleConfig
 from assay.steps import STEPS, Step, StepParams
@@ -60,6 +61,10 @@ class InputConfig(_Strict):
     coerce_scalars: bool = False
     """Read a number or boolean where a string is expected as its JSON text (``{"input": 5}``
     gives ``"5"``) instead of quarantining the record; counted as ``coerced`` in the manifest."""
+    split_bytes: int = Field(SPLIT_BYTES, ge=0)
+    """A JSON Lines file larger than this is read as ranges of this many bytes, each a work
+    unit of its own (run in parallel on Ray, resumed one by one); 0: every file whole. Row
+    keys count work units, so a run's ``row_key`` / ``cluster_id`` values depend on it."""
 
     @field_validator("source")
     @classmethod

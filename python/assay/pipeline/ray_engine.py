@@ -226,8 +226,11 @@ def _run_segment(job: _UnitJob, unit: Any, repeated: set[int] | None) -> dict[st
         runner = StepRunner([_Decided(steps[segment.opens], decisions), *runner.steps])
         map_counters = [counters[segment.opens], *map_counters]
         indices = (segment.opens, *segment.maps)
+    staged = 0
     for batch in source:
-        kept.write(runner(batch, map_counters, on_removed))
+        remaining = runner(batch, map_counters, on_removed)
+        staged += remaining.num_rows
+        kept.write(remaining)
     kept.close()
     for writer in rejects.values():
         writer.close()
@@ -236,7 +239,7 @@ def _run_segment(job: _UnitJob, unit: Any, repeated: set[int] | None) -> dict[st
         rows_read, quarantined, coerced = reader.rows_read, quarantine.count, reader.coerced
     result = UnitResult(rows_read=rows_read, quarantined=quarantined, steps=counters, coerced=coerced,
                         histogram=histogram.counts if segment.opens is None else [])
-    return {"unit": unit.number, "result": result.model_dump_json()}
+    return {"unit": unit.number, "result": result.model_dump_json(), "staged": staged}
 
 
 def _empty_decisions() -> pa.Table:
@@ -278,8 +281,18 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
         pq.write_table(table, sink)
 
 
-def _partitions(workers: int) -> int:
-    return max(2, 2 * workers)
+PARTITION_ROWS = 200_000
+"""Rows (or candidate edges) per shuffle partition at most: the partition count follows the
+data, so what one reduce task holds stays bounded as the input grows."""
+
+
+def _partitions(workers: int, rows: int = 0) -> int:
+    """Shuffle partitions for ``rows`` rows: two per worker, more when the data needs them.
+
+    >>> _partitions(2), _partitions(2, 10_000_000)
+    (4, 50)
+    """
+    return max(2, 2 * workers, -(-rows // PARTITION_ROWS))
 
 
 def _with_part(table: pa.Table, column: str, parts: int) -> pa.Table:
@@ -305,8 +318,10 @@ def _write_decisions(staging: Path, step: int, decisions: Any, parts: int) -> No
         write, batch_format="pyarrow").materialize()
 
 
-def _decide_exact(ray_data: Any, config: PipelineConfig, index: int, files: list[Path], parts: int,
+def _decide_exact(ray_data: Any, config: PipelineConfig, index: int, files: list[Path], workers: int, rows: int,
                   staging: Path) -> None:
+    parts = _partitions(workers, rows)
+
     def keys(batch: pa.Table) -> pa.Table:
         return _with_part(config.steps[index].build().group_keys(batch), "group", parts)
 
@@ -318,13 +333,15 @@ def _decide_exact(ray_data: Any, config: PipelineConfig, index: int, files: list
                      parts)
 
 
-def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[Path], parts: int,
+def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[Path], workers: int, rows: int,
                  staging: Path) -> None:
-    rows = _read_parquet(ray_data, files).materialize()
+    bands = config.steps[index].build().index.config["bands"]
+    key_parts = _partitions(workers, rows * bands)  # one band key per row and band
+    staged = _read_parquet(ray_data, files).materialize()
 
     def buckets(batch: pa.Table) -> pa.Table:
         table = config.steps[index].build().group_keys(batch)
-        return _with_part(table, "bucket", parts)
+        return _with_part(table, "bucket", key_parts)
 
     def shared_buckets(group: pa.Table) -> pa.Table:
         """Edges of the buckets that hold two rows or more, labelled by their row."""
@@ -339,6 +356,13 @@ def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[
         return joined.select([ROW_KEY, "bucket", "label"]).append_column("bucket_label", joined.column("label_min")) \
             .append_column("part", pa.array(np.zeros(joined.num_rows, np.int64)))
 
+    edges = staged.map_batches(buckets, batch_format="pyarrow").groupby("part", num_partitions=key_parts) \
+        .map_groups(shared_buckets, batch_format="pyarrow").materialize()
+    edge_count = edges.count()
+    if edge_count == 0:  # no two rows share a bucket: every row is its own survivor
+        return
+    edge_parts = _partitions(workers, edge_count)
+
     def row_minimum(group: pa.Table) -> pa.Table:
         """Each row's label becomes the least of its buckets'; ``changed`` is 1 on one edge of
         each row whose label fell, so its sum over the dataset counts those rows."""
@@ -352,17 +376,13 @@ def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[
         changed = first & np.isin(row_keys, fell.column(ROW_KEY).to_numpy())
         table = pa.table({ROW_KEY: table.column(ROW_KEY), "bucket": table.column("bucket"),
                           "label": table.column("bucket_label_min"), "changed": pa.array(changed.astype(np.int64))})
-        return _with_part(table, "bucket", parts)
+        return _with_part(table, "bucket", edge_parts)
 
-    edges = rows.map_batches(buckets, batch_format="pyarrow").groupby("part", num_partitions=parts).map_groups(
-        shared_buckets, batch_format="pyarrow")
-    edges = edges.map_batches(lambda t: _with_part(t, "bucket", parts), batch_format="pyarrow").materialize()
-    if edges.count() == 0:  # no two rows share a bucket: every row is its own survivor
-        return
+    edges = edges.map_batches(lambda t: _with_part(t, "bucket", edge_parts), batch_format="pyarrow")
     for round_number in range(1, MAX_ROUNDS + 1):
-        edges = edges.groupby("part", num_partitions=parts).map_groups(bucket_minimum, batch_format="pyarrow") \
-            .map_batches(lambda t: _with_part(t.drop_columns(["part"]), ROW_KEY, parts), batch_format="pyarrow") \
-            .groupby("part", num_partitions=parts).map_groups(row_minimum, batch_format="pyarrow").materialize()
+        edges = edges.groupby("part", num_partitions=edge_parts).map_groups(bucket_minimum, batch_format="pyarrow") \
+            .map_batches(lambda t: _with_part(t.drop_columns(["part"]), ROW_KEY, edge_parts), batch_format="pyarrow") \
+            .groupby("part", num_partitions=edge_parts).map_groups(row_minimum, batch_format="pyarrow").materialize()
         fell = edges.sum("changed")
         logger.info("near_dedup: round %d, %d rows took a smaller label", round_number, fell or 0)
         edges = edges.drop_columns(["changed"])
@@ -393,20 +413,21 @@ def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[
                 texts = pa.table({ROW_KEY: batch.column(ROW_KEY), "text": step.keys(batch).column("text")})
                 table = labels.join(texts, ROW_KEY, join_type="inner").select([ROW_KEY, "label", "text"])
                 empty = False
-                yield _with_part(table, "label", parts)
+                yield _with_part(table, "label", row_parts)
         if empty:
             yield _with_part(pa.table({ROW_KEY: pa.array([], pa.int64()), "label": pa.array([], pa.int64()),
-                                       "text": pa.array([], pa.string())}), "label", parts)
+                                       "text": pa.array([], pa.string())}), "label", row_parts)
 
-    joined = edges.map_batches(members, batch_format="pyarrow").groupby("unit", num_partitions=parts).map_groups(
+    row_parts = _partitions(workers, rows)  # rows with their key texts
+    joined = edges.map_batches(members, batch_format="pyarrow").groupby("unit", num_partitions=row_parts).map_groups(
         member_texts, batch_format="pyarrow")
 
     def decide(group: pa.Table) -> pa.Table:
         step = config.steps[index].build()
         return step.decide(group.select([ROW_KEY, "text"]))
 
-    _write_decisions(staging, index, joined.groupby("part", num_partitions=parts).map_groups(decide, batch_format="pyarrow"),
-                     parts)
+    _write_decisions(staging, index, joined.groupby("part", num_partitions=row_parts).map_groups(
+        decide, batch_format="pyarrow"), row_parts)
 
 
 # ---------------------------------------------------------------------------------------
@@ -502,7 +523,7 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
 
     cpus = connect(address, workers)
     check_reachable(config, staging_root)
-    parts = _partitions(workers or cpus)
+    workers = workers or cpus
     steps = [s.build() for s in config.steps]
     segments = plan_segments(steps)
     staging = str(staging_root)
@@ -515,6 +536,16 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
         return ray.data.from_items(items, override_num_blocks=max(1, len(items))).map(
             lambda row: fn(row["unit"])).take_all()
 
+    from assay.io.ranges import count_lines
+    from assay.pipeline.runner import number_ranges
+
+    def count(chosen: list[Any]) -> list[tuple[int, int]]:
+        limits = {u.number: config.inputs[u.input_index].max_record_bytes for u in chosen}
+        counted = {r["unit"]: tuple(r["counts"]) for r in tasks(
+            lambda unit: {"unit": unit.number, "counts": list(count_lines(unit.file, limits[unit.number]))}, chosen)}
+        return [counted[u.number] for u in chosen]
+
+    number_ranges(config, units, count)  # the ranges of large files: where each one's numbering starts
     repeated: dict[int, set[int]] = {}
     checked = [u for u in units if config.inputs[u.input_index].unique_ids]
     ids_marker = markers / "ids.json"
@@ -530,10 +561,13 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
 
         def log(unit: Any) -> dict[str, Any]:
             path = log_dir / f"{unit.tag}.parquet"
-            _write_parquet(_log_ids(job, unit), path)
-            return {"unit": unit.number}
+            queries = _log_ids(job, unit)
+            _write_parquet(queries, path)
+            return {"unit": unit.number, "queries": queries.num_rows}
 
-        logged = [log_dir / f"u{number:06d}.parquet" for number in sorted(r["unit"] for r in tasks(log, checked))]
+        done = tasks(log, checked)
+        logged = [log_dir / f"u{number:06d}.parquet" for number in sorted(r["unit"] for r in done)]
+        parts = _partitions(workers, sum(r["queries"] for r in done))
         found = _read_parquet(ray.data, logged).map_batches(lambda t: _with_part(t, "high", parts),
                                                           batch_format="pyarrow")
         for row in found.groupby("part", num_partitions=parts).map_groups(
@@ -574,7 +608,8 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
                 files = sorted(_segment_folder(staging_root, segment.closes).glob("u*.parquet"), key=lambda p: p.name)
                 if files:
                     decide = _decide_near if config.steps[segment.closes].name == "near_dedup" else _decide_exact
-                    decide(ray.data, config, segment.closes, files, parts, staging_root)
+                    staged = sum(row.get("staged", 0) for row in rows)  # 0 in a marker of an older run
+                    decide(ray.data, config, segment.closes, files, workers, staged, staging_root)
                 _json_write(decided, {})
                 logger.info("step %d (%s), global: %.1f s", segment.closes, config.steps[segment.closes].name,
                             time.perf_counter() - t0)

@@ -20,7 +20,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import orjson
@@ -32,6 +32,8 @@ from pydantic import BaseModel, Field
 import assay
 from assay.io import IdRegistry, RecordReader
 from assay.io.files import InputFile, MemoryInput, expand_inputs
+from assay.io.formats import FORMATS
+from assay.io.ranges import byte_ranges, count_lines, numbered
 from assay.manifest import ColumnEntry, Manifest, ShardEntry, SourceCounts, StepCounts
 from assay.pipeline.assemble import assemble
 from assay.pipeline.batches import StepRunner
@@ -351,6 +353,7 @@ def _run_local(config: PipelineConfig, out: Path, memory: Mapping[int, MemoryInp
     steps = [s.build() for s in config.steps]
     step_runner = StepRunner(steps)
     units = _work_units(config, memory)
+    number_ranges(config, units)
     results: list[UnitResult] = []
     ids = IdRegistry()  # (source, id) pairs seen, across every input
     with progress_bar(progress) as bar:
@@ -439,17 +442,43 @@ def _run_local(config: PipelineConfig, out: Path, memory: Mapping[int, MemoryInp
 
 
 def _work_units(config: PipelineConfig, memory: Mapping[int, MemoryInput] | None = None) -> list[WorkUnit]:
-    """Every input file of the run, numbered in order (inputs in config order, files sorted);
-    an input handed over from Python is one unit."""
+    """Every input file of the run, numbered in order (inputs in config order, files sorted),
+    a large JSON Lines file as several units (:mod:`assay.io.ranges`, numbered by
+    :func:`number_ranges`); an input handed over from Python is one unit."""
     memory = memory or {}
     units = []
     for i, inp in enumerate(config.inputs):
         with storage_errors(inp.path):
             files = [memory[i]] if i in memory else expand_inputs(inp.path, storage=config.storage)
+            fmt = FORMATS[inp.format]
+            if i not in memory and fmt.items_path == "item" and not fmt.file_fields:
+                files = [r for f in files for r in byte_ranges(f, inp.split_bytes, inp.max_record_bytes)]
         units += [WorkUnit(0, i, f) for f in files]
     for number, unit in enumerate(units):
         unit.number = number
     return units
+
+
+def number_ranges(config: PipelineConfig, units: list[WorkUnit],
+                  count: Callable[[list[WorkUnit]], list[tuple[int, int]]] | None = None) -> None:
+    """Give the byte-range units of each file the line number and record index they start at
+    (in place), from the lines and records of the ranges before them, counted by ``count``
+    (one ``(lines, records)`` per unit; by default here, one after the other)."""
+    def count_here(chosen: list[WorkUnit]) -> list[tuple[int, int]]:
+        return [count_lines(u.file, config.inputs[u.input_index].max_record_bytes) for u in chosen]
+
+    by_file: dict[tuple[int, str], list[WorkUnit]] = {}
+    for unit in units:
+        if isinstance(unit.file, InputFile) and unit.file.span is not None:
+            by_file.setdefault((unit.input_index, str(unit.file.path)), []).append(unit)
+    counted = [u for ranges in by_file.values() for u in ranges[:-1]]  # the last range's count is not needed
+    if not counted:
+        return
+    counts = dict(zip((u.number for u in counted), (count or count_here)(counted)))
+    for ranges in by_file.values():
+        files = numbered([u.file for u in ranges], [counts.get(u.number, (0, 0)) for u in ranges])
+        for unit, file in zip(ranges, files):
+            unit.file = file
 
 
 def _complete(out: Path, config: PipelineConfig, units: list[WorkUnit], results: list[UnitResult],

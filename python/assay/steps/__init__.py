@@ -27,11 +27,12 @@ __all__ = ["REASON", "ROW_KEY", "STEPS", "Step", "StepParams", "mark_removed", "
 REASON = "reason"
 
 ROW_KEY = "row_key"
-"""The engine's name for each row: ``(file number << 40) | record number``, where file
-numbers count the input files of a run in order (inputs in config order, each input's
-files sorted) and record numbers count the records one file yields. Sorting by it is the
-run's input order on any executor and partitioning; dedup steps name a cluster by its
-survivor's row key (``cluster_id``). Shards keep the column."""
+"""The engine's name for each row: ``(unit number << 40) | row number``, where unit
+numbers count the work units of a run in order (inputs in config order, each input's files
+sorted, a JSON Lines file over the input's ``split_bytes`` one unit per byte range) and row
+numbers count the rows one unit yields. Sorting by it is the run's input order on any
+executor and partitioning; dedup steps name a cluster by its survivor's row key
+(``cluster_id``). Shards keep the column."""
 
 ROW_KEY_FILE_SHIFT = 40
 

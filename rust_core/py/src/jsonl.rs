@@ -1,6 +1,6 @@
 //! Binding of `assay_core::jsonl`: JSON Lines adapted to record-schema batches in Rust.
 
-use assay_core::jsonl::{AdaptedLines, Event, Format, LineAdapter, RecordPiece};
+use assay_core::jsonl::{AdaptedLines, Event, Format, LineAdapter, LineCounter, RecordPiece};
 use numpy::PyArray1;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -114,4 +114,31 @@ fn to_python(py: Python<'_>, out: AdaptedLines) -> PyResult<Adapted<'_>> {
         out.lines,
         out.records,
     ))
+}
+
+/// LineCounter(max_record_bytes): `feed(data)` pieces of JSON Lines text, then `finish()`
+/// gives `(lines, records)` as `JsonLinesAdapter.adapt` numbers them.
+#[pyclass(name = "LineCounter", module = "assay._core")]
+pub struct PyLineCounter {
+    inner: LineCounter,
+}
+
+#[pymethods]
+impl PyLineCounter {
+    #[new]
+    fn new(max_record_bytes: usize) -> Self {
+        Self { inner: LineCounter::new(max_record_bytes) }
+    }
+
+    fn feed(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        let inner = &mut self.inner;
+        run_detached(py, move || {
+            inner.feed(data);
+            Ok(())
+        })
+    }
+
+    fn finish(&mut self) -> (u64, u64) {
+        self.inner.finish()
+    }
 }

@@ -35,6 +35,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<minhash::PyExactIndex>()?;
     m.add_class::<json_split::PyJsonSplitter>()?;
     m.add_class::<jsonl::PyJsonLinesAdapter>()?;
+    m.add_class::<jsonl::PyLineCounter>()?;
     m.add_class::<contam::PyContaminationIndex>()?;
     m.add_function(wrap_pyfunction!(pii::pii_spans, m)?)?;
     m.add_function(wrap_pyfunction!(pii::pii_redact, m)?)?;

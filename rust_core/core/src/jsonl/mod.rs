@@ -89,6 +89,66 @@ fn strip_span(line: &[u8]) -> (usize, usize) {
     (start, end.max(start))
 }
 
+/// Lines and records of JSON Lines text fed in pieces, numbered as
+/// [`LineAdapter::adapt_lines`] numbers them: every line counts, and a line is a record
+/// when it is not blank or is over the size limit. A byte range of a file read on its own
+/// learns from the counts of the ranges before it where its numbering starts.
+///
+/// ```
+/// use assay_core::jsonl::LineCounter;
+/// let mut counter = LineCounter::new(8);
+/// counter.feed(b"{\"a\": 1}\n \r\n{\"b\"");
+/// counter.feed(b": 2}\n          \n{}");
+/// assert_eq!(counter.finish(), (5, 4)); // a blank line, and one of spaces over the limit
+/// ```
+#[derive(Debug, Clone)]
+pub struct LineCounter {
+    max_record_bytes: usize,
+    lines: u64,
+    records: u64,
+    /// Bytes of the line not yet ended, and whether one of them is not white space.
+    open_bytes: usize,
+    open_filled: bool,
+}
+
+impl LineCounter {
+    pub fn new(max_record_bytes: usize) -> Self {
+        Self { max_record_bytes, lines: 0, records: 0, open_bytes: 0, open_filled: false }
+    }
+
+    fn extend(&mut self, piece: &[u8]) {
+        self.open_bytes += piece.len();
+        self.open_filled = self.open_filled || piece.iter().any(|&b| !is_py_bytes_space(b));
+    }
+
+    fn end_line(&mut self) {
+        self.lines += 1;
+        if self.open_filled || self.open_bytes > self.max_record_bytes {
+            self.records += 1;
+        }
+        self.open_bytes = 0;
+        self.open_filled = false;
+    }
+
+    pub fn feed(&mut self, data: &[u8]) {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', data) {
+            self.extend(&data[start..end]);
+            self.end_line();
+            start = end + 1;
+        }
+        self.extend(&data[start..]);
+    }
+
+    /// `(lines, records)`, counting a last line without its newline.
+    pub fn finish(&mut self) -> (u64, u64) {
+        if self.open_bytes > 0 {
+            self.end_line();
+        }
+        (self.lines, self.records)
+    }
+}
+
 /// One record of [`LineAdapter::adapt_records`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordPiece {
@@ -314,6 +374,12 @@ mod tests {
             (1, Event::Python { index: 7, line: 13, start: 56, end: 64 }),
         ]);
         assert_eq!(&data[56..64], b"not json");
+        for cut in 0..data.len() {  // the counter in two pieces counts what adapt_lines numbered
+            let mut counter = LineCounter::new(24);
+            counter.feed(&data[..cut]);
+            counter.feed(&data[cut..]);
+            assert_eq!(counter.finish(), (out.lines, out.records), "cut at {cut}");
+        }
         assert_eq!(out.batch.schema(), record_schema());
     }
 }
