@@ -7,9 +7,10 @@ previous global step's decisions, runs the segment's map steps with the same
 :class:`~assay.pipeline.batches.StepRunner` as the local engine, and stages the rows that
 remain. Between two segments the global step is decided with Ray Data shuffles:
 
-- the id check (before everything): each unit's reader logs its (source, id) queries; a
-  ``groupby`` on the 128-bit hash finds every query but the first in row order, and the
-  reader of the first segment quarantines exactly those, with the local engine's record;
+- the id check (with the first segment): each unit's reader logs its (source, id) queries
+  as it reads; a ``groupby`` on the 128-bit hash finds every query but the first in row
+  order, and the units that asked one run the first segment again, their reader
+  quarantining exactly those, with the local engine's record;
 - ``exact_dedup``: rows are grouped by their key's hash; each group is decided by the
   step's own index fed in row-key order;
 - ``near_dedup``: rows are linked through the LSH buckets of the step's own band tables;
@@ -153,13 +154,8 @@ class _UnitJob:
     last: bool
 
 
-def _log_ids(job: _UnitJob, unit: Any) -> pa.Table:
-    from assay.pipeline.runner import unit_reader
-
-    log = _IdLog()
-    for _ in unit_reader(job.config, unit, lambda record: None, log):
-        pass
-    return log.table(unit.number)
+def _id_log_file(staging: Path, unit: Any) -> Path:
+    return staging / "ray" / "ids" / f"{unit.tag}.parquet"
 
 
 def _staged_rows(paths: list[Path]) -> Iterator[pa.RecordBatch]:
@@ -183,7 +179,12 @@ def _decisions_file(staging: Path, step: int, unit_number: int) -> Path:
 
 
 def _run_segment(job: _UnitJob, unit: Any, repeated: set[int] | None) -> dict[str, Any]:
-    """Run one segment for one unit; returns its counts (UnitResult fields as JSON)."""
+    """Run one segment for one unit; returns its counts (UnitResult fields as JSON).
+
+    The first segment checks ids with the verdicts ``repeated`` (the unit's queries seen
+    before), or, when they are not known yet (None), answers "not seen" and stages the
+    unit's id log for the check (:func:`run_units_on_ray` runs the unit again if one of its
+    queries turns out repeated)."""
     from assay.pipeline.runner import LengthHistogram, UnitResult, _staged_writer, unit_reader, with_row_keys
 
     config, segment = job.config, job.segment
@@ -211,10 +212,13 @@ def _run_segment(job: _UnitJob, unit: Any, repeated: set[int] | None) -> dict[st
         kept = _staged_writer(_segment_folder(staging, segment.closes), unit.tag)
     histogram = LengthHistogram()
     rows_read = quarantined = coerced = 0
+    logged: dict[str, int] = {}
     if segment.opens is None:
         inp = config.inputs[unit.input_index]
         quarantine = QuarantineWriter(staging / "quarantine", f"{unit.tag}.jsonl")
-        ids = _IdVerdicts(repeated or set()) if inp.unique_ids else False
+        ids: Any = False
+        if inp.unique_ids:
+            ids = _IdLog() if repeated is None else _IdVerdicts(repeated)
         reader = unit_reader(config, unit, quarantine, ids)
 
         source = with_row_keys(reader, unit.number, histogram)
@@ -237,9 +241,12 @@ def _run_segment(job: _UnitJob, unit: Any, repeated: set[int] | None) -> dict[st
     if segment.opens is None:
         quarantine.close()
         rows_read, quarantined, coerced = reader.rows_read, quarantine.count, reader.coerced
+        if isinstance(ids, _IdLog):
+            _write_parquet(ids.table(unit.number), _id_log_file(staging, unit))
+            logged = {"queries": ids.count}
     result = UnitResult(rows_read=rows_read, quarantined=quarantined, steps=counters, coerced=coerced,
                         histogram=histogram.counts if segment.opens is None else [])
-    return {"unit": unit.number, "result": result.model_dump_json(), "staged": staged}
+    return {"unit": unit.number, "result": result.model_dump_json(), "staged": staged, **logged}
 
 
 def _empty_decisions() -> pa.Table:
@@ -468,15 +475,22 @@ def _json_write(path: Path, data: Any) -> None:
     write_atomic(path, orjson.dumps(data))
 
 
-def _clear_segment(staging: Path, segment: Segment, last: bool) -> None:
-    """Remove what an interrupted run of ``segment`` may have left (it is run again whole)."""
+def _clear_segment(staging: Path, segment: Segment, last: bool, unit: Any = None) -> None:
+    """Remove what an interrupted run of ``segment`` may have left (it is run again whole),
+    or what it staged for one ``unit`` (run again alone)."""
     output = staging / "kept" if last else _segment_folder(staging, segment.closes)
-    remove_tree(output)
+    tag = "u*" if unit is None else unit.tag
+    if unit is None:
+        remove_tree(output)
+    else:
+        for path in output.glob(f"{tag}-*.parquet"):
+            path.unlink()
     for index in (*segment.maps, *(() if segment.opens is None else (segment.opens,))):
-        for path in (staging / "rejects").glob(f"u*-{index:02d}-*.parquet"):
+        for path in (staging / "rejects").glob(f"{tag}-{index:02d}-*.parquet"):
             path.unlink()
     if segment.opens is None:
-        remove_tree(staging / "quarantine")
+        for path in (staging / "quarantine").glob(f"{tag}.jsonl"):
+            path.unlink()
 
 
 def foreign_nodes(nodes: list[dict[str, Any]], driver_ip: str) -> list[str]:
@@ -546,36 +560,39 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
         return [counted[u.number] for u in chosen]
 
     number_ranges(config, units, count)  # the ranges of large files: where each one's numbering starts
-    repeated: dict[int, set[int]] = {}
-    checked = [u for u in units if config.inputs[u.input_index].unique_ids]
+    # The id check rides on the first segment: its tasks answer "not seen" and stage their
+    # units' id logs; a groupby on the hashes then finds the repeated queries, and only the
+    # units that have one run the first segment again, with the verdicts (reading every file
+    # twice cost ~8 s of a 45 s run).
     ids_marker = markers / "ids.json"
+    repeated: dict[int, set[int]] | None = None  # None: not checked yet
     if ids_marker.exists():
         import orjson
 
         repeated = {int(k): set(v) for k, v in orjson.loads(ids_marker.read_bytes()).items()}
-    elif checked:
+    checked = [u for u in units if config.inputs[u.input_index].unique_ids]
+
+    def check_ids(rows: list[dict[str, Any]], job: _UnitJob) -> dict[int, set[int]]:
+        """The repeated queries of the units' id logs; the units that have any are run again."""
         t0 = time.perf_counter()
-        job = _UnitJob(config, staging, segments[0], False)
-        log_dir = markers / "ids"
-        make_dirs(log_dir)
-
-        def log(unit: Any) -> dict[str, Any]:
-            path = log_dir / f"{unit.tag}.parquet"
-            queries = _log_ids(job, unit)
-            _write_parquet(queries, path)
-            return {"unit": unit.number, "queries": queries.num_rows}
-
-        done = tasks(log, checked)
-        logged = [log_dir / f"u{number:06d}.parquet" for number in sorted(r["unit"] for r in done)]
-        parts = _partitions(workers, sum(r["queries"] for r in done))
-        found = _read_parquet(ray.data, logged).map_batches(lambda t: _with_part(t, "high", parts),
+        found: dict[int, set[int]] = {}
+        logged = [_id_log_file(staging_root, u) for u in checked]
+        parts = _partitions(workers, sum(r["queries"] for r in rows if "queries" in r))
+        hashes = _read_parquet(ray.data, logged).map_batches(lambda t: _with_part(t, "high", parts),
                                                           batch_format="pyarrow")
-        for row in found.groupby("part", num_partitions=parts).map_groups(
+        for row in hashes.groupby("part", num_partitions=parts).map_groups(
                 _repeated_queries, batch_format="pyarrow").take_all():
-            repeated.setdefault(int(row["unit"]), set()).add(int(row["query"]))
-        _json_write(ids_marker, {str(k): sorted(v) for k, v in repeated.items()})
-        remove_tree(log_dir)
-        logger.info("id check: %.1f s", time.perf_counter() - t0)
+            found.setdefault(int(row["unit"]), set()).add(int(row["query"]))
+        _json_write(ids_marker, {str(k): sorted(v) for k, v in found.items()})
+        again = [u for u in units if u.number in found]
+        for unit in again:
+            _clear_segment(staging_root, job.segment, job.last, unit)
+        if again:
+            redone = {r["unit"]: r for r in tasks(lambda unit: _run_segment(job, unit, found[unit.number]), again)}
+            rows[:] = [redone.get(r["unit"], r) for r in rows]
+        remove_tree(markers / "ids")
+        logger.info("id check: %.1f s (%d units with a repeated id run again)", time.perf_counter() - t0, len(again))
+        return found
 
     totals: dict[int, UnitResult] = {}
     for number, segment in enumerate(segments):
@@ -589,7 +606,14 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
             _clear_segment(staging_root, segment, last)
             job = _UnitJob(config, staging, segment, last=last)
             t0 = time.perf_counter()
-            rows = tasks(lambda unit, job=job: _run_segment(job, unit, repeated.get(unit.number)), units)
+            if segment.opens is None and checked and repeated is None:
+                make_dirs(markers / "ids")
+                rows = tasks(lambda unit, job=job: _run_segment(job, unit, None), units)
+                repeated = check_ids(rows, job)
+            else:
+                known = repeated or {}
+                rows = tasks(lambda unit, job=job, known=known: _run_segment(job, unit, known.get(unit.number, set())),
+                             units)
             _json_write(marker, rows)
             logger.info("segment %d (steps %s): %.1f s", number, list(segment.maps), time.perf_counter() - t0)
         for row in rows:
