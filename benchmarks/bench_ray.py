@@ -25,8 +25,9 @@ printed, and every configuration's shards are checked to be byte-identical.
 ``--rss-scales 1,4`` runs ``web`` on the two-node cluster at 1x, 4x... ``--size-mb`` and samples
 the resident memory of every Ray worker process (and the driver) every 0.2 s: the peak per
 worker, which should stay flat as the input grows (what Ray spills is not in it).
-``--stages`` runs ``web`` once on two nodes in this process and prints the executor's stage
-log (the id check, each segment, each global step) and the finishing stage on the driver.
+``--stages`` runs each pipeline once on each Ray configuration of ``--configs`` in this
+process and prints the executor's stage log (each segment with the id check, each global
+step) and the finishing stage on the driver.
 
 ``--shuffle-bytes`` measures instead what the Ray executor's shuffles move for ``near``: the
 tables its groupbys exchange, with the engine's column layout, built in one process from the
@@ -267,7 +268,9 @@ def main() -> None:
     if args.shuffle_bytes:
         shuffle_bytes(data)
         return
-    configs = ["ray2"] if args.stages or args.rss_scales else args.configs.split(",")
+    configs = ["ray2"] if args.rss_scales else args.configs.split(",")
+    if args.stages:
+        configs = [c for c in configs if c.startswith("ray")] or ["ray2"]
     print(f"# input: {size / MB:.1f} MB in {args.files} files; {platform.machine()}, {platform.node()}, "
           f"{time.strftime('%Y-%m-%d')}")
 
@@ -285,8 +288,11 @@ def main() -> None:
             addresses[config] = cluster.address
     try:
         if args.stages:
-            print("## web on two nodes, stage by stage")
-            stages(pipeline_file("web", data, args.workdir), args.workdir / "out-stages", addresses["ray2"])
+            for kind in args.pipelines.split(","):
+                for config in configs:
+                    print(f"## {kind} on {config}, stage by stage")
+                    stages(pipeline_file(kind, data, args.workdir, args.split_mb), args.workdir / "out-stages",
+                           addresses[config])
             return
         if args.rss_scales:
             print("| input | MB | wall s | peak RSS, largest worker MiB | without shared pages MiB | driver MiB | workers "

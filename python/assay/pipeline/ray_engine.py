@@ -174,6 +174,12 @@ def _segment_files(staging: Path, closes: int, unit: Any) -> list[Path]:
     return sorted(_segment_folder(staging, closes).glob(f"{unit.tag}-*.parquet"), key=lambda p: p.name)
 
 
+def _keys_file(staging: Path, closes: int, unit: Any) -> Path:
+    """Where a segment stages the group keys (:meth:`group_keys`) of a unit's rows for the
+    global step ``closes``, so that step reads the keys, not the rows."""
+    return _segment_folder(staging, closes) / "keys" / f"{unit.tag}.parquet"
+
+
 def _decisions_file(staging: Path, step: int, unit_number: int) -> Path:
     return staging / "ray" / f"d{step:02d}" / f"u{unit_number:06d}.parquet"
 
@@ -230,12 +236,19 @@ def _run_segment(job: _UnitJob, unit: Any, repeated: set[int] | None) -> dict[st
         runner = StepRunner([_Decided(steps[segment.opens], decisions), *runner.steps])
         map_counters = [counters[segment.opens], *map_counters]
         indices = (segment.opens, *segment.maps)
-    staged = 0
+    staged, keys = 0, []
+    closing = None if job.last else steps[segment.closes]
     for batch in source:
         remaining = runner(batch, map_counters, on_removed)
         staged += remaining.num_rows
         kept.write(remaining)
+        if closing is not None and remaining.num_rows:
+            keys.append(closing.group_keys(remaining))
     kept.close()
+    if keys:  # one small table per unit (16-24 bytes a row and band): band keys, or key hashes
+        path = _keys_file(staging, segment.closes, unit)
+        make_dirs(path.parent)
+        _write_parquet(pa.concat_tables(keys), path)
     for writer in rejects.values():
         writer.close()
     if segment.opens is None:
@@ -325,30 +338,22 @@ def _write_decisions(staging: Path, step: int, decisions: Any, parts: int) -> No
         write, batch_format="pyarrow").materialize()
 
 
-def _decide_exact(ray_data: Any, config: PipelineConfig, index: int, files: list[Path], workers: int, rows: int,
-                  staging: Path) -> None:
+def _decide_exact(ray_data: Any, config: PipelineConfig, index: int, files: list[Path], keys: list[Path],
+                  workers: int, rows: int, staging: Path) -> None:
     parts = _partitions(workers, rows)
-
-    def keys(batch: pa.Table) -> pa.Table:
-        return _with_part(config.steps[index].build().group_keys(batch), "group", parts)
 
     def decide(group: pa.Table) -> pa.Table:
         return config.steps[index].build().decide(group.select([ROW_KEY, "key"]))
 
-    ds = _read_parquet(ray_data, files).map_batches(keys, batch_format="pyarrow")
+    ds = _read_parquet(ray_data, keys).map_batches(lambda t: _with_part(t, "group", parts), batch_format="pyarrow")
     _write_decisions(staging, index, ds.groupby("part", num_partitions=parts).map_groups(decide, batch_format="pyarrow"),
                      parts)
 
 
-def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[Path], workers: int, rows: int,
-                 staging: Path) -> None:
+def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[Path], keys: list[Path],
+                 workers: int, rows: int, staging: Path) -> None:
     bands = config.steps[index].build().index.config["bands"]
     key_parts = _partitions(workers, rows * bands)  # one band key per row and band
-    staged = _read_parquet(ray_data, files).materialize()
-
-    def buckets(batch: pa.Table) -> pa.Table:
-        table = config.steps[index].build().group_keys(batch)
-        return _with_part(table, "bucket", key_parts)
 
     def shared_buckets(group: pa.Table) -> pa.Table:
         """Edges of the buckets that hold two rows or more, labelled by their row."""
@@ -363,7 +368,9 @@ def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[
         return joined.select([ROW_KEY, "bucket", "label"]).append_column("bucket_label", joined.column("label_min")) \
             .append_column("part", pa.array(np.zeros(joined.num_rows, np.int64)))
 
-    edges = staged.map_batches(buckets, batch_format="pyarrow").groupby("part", num_partitions=key_parts) \
+    buckets = _read_parquet(ray_data, keys).map_batches(lambda t: _with_part(t, "bucket", key_parts),
+                                                        batch_format="pyarrow")
+    edges = buckets.groupby("part", num_partitions=key_parts) \
         .map_groups(shared_buckets, batch_format="pyarrow").materialize()
     edge_count = edges.count()
     if edge_count == 0:  # no two rows share a bucket: every row is its own survivor
@@ -483,7 +490,7 @@ def _clear_segment(staging: Path, segment: Segment, last: bool, unit: Any = None
     if unit is None:
         remove_tree(output)
     else:
-        for path in output.glob(f"{tag}-*.parquet"):
+        for path in (*output.glob(f"{tag}-*.parquet"), *output.glob(f"keys/{tag}.parquet")):
             path.unlink()
     for index in (*segment.maps, *(() if segment.opens is None else (segment.opens,))):
         for path in (staging / "rejects").glob(f"{tag}-{index:02d}-*.parquet"):
@@ -629,11 +636,13 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
             if not decided.exists():
                 t0 = time.perf_counter()
                 remove_tree(markers / f"d{segment.closes:02d}")
-                files = sorted(_segment_folder(staging_root, segment.closes).glob("u*.parquet"), key=lambda p: p.name)
-                if files:
+                folder = _segment_folder(staging_root, segment.closes)
+                files = sorted(folder.glob("u*.parquet"), key=lambda p: p.name)
+                keys = sorted((folder / "keys").glob("u*.parquet"), key=lambda p: p.name)
+                if keys:
                     decide = _decide_near if config.steps[segment.closes].name == "near_dedup" else _decide_exact
                     staged = sum(row.get("staged", 0) for row in rows)  # 0 in a marker of an older run
-                    decide(ray.data, config, segment.closes, files, workers, staged, staging_root)
+                    decide(ray.data, config, segment.closes, files, keys, workers, staged, staging_root)
                 _json_write(decided, {})
                 logger.info("step %d (%s), global: %.1f s", segment.closes, config.steps[segment.closes].name,
                             time.perf_counter() - t0)
