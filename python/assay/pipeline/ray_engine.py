@@ -1,11 +1,13 @@
 """The Ray Data executor: the steps of the local engine, run on a Ray cluster, same bytes.
 
 A run is cut at its global steps (:attr:`assay.steps.Step.kind`) into *segments*. A
-segment is one Ray task per input file (a *unit*, as in the local engine) that reads the
-unit's rows (from the input, or from what the previous segment staged), applies the
-previous global step's decisions, runs the segment's map steps with the same
-:class:`~assay.pipeline.batches.StepRunner` as the local engine, and stages the rows that
-remain. Between two segments the global step is decided with Ray Data shuffles:
+segment is one Ray task per work unit (an input file or a byte range of a large one, as in
+the local engine) that reads the unit's rows (from the input, or from what the previous
+segment staged), applies the previous global step's decisions, runs the segment's map steps
+with the same :class:`~assay.pipeline.batches.StepRunner` as the local engine, and stages
+the rows that remain with the next global step's group keys (band keys, key hashes).
+Between two segments the global step is decided with Ray Data shuffles over those keys,
+with a partition per :data:`PARTITION_ROWS` rows:
 
 - the id check (with the first segment): each unit's reader logs its (source, id) queries
   as it reads; a ``groupby`` on the 128-bit hash finds every query but the first in row
