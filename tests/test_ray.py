@@ -117,6 +117,7 @@ def test_planted_copies_across_files_and_sources_give_the_same_survivors(cluster
     for workers, partition_rows in ((1, None), (3, None), (1, 16)):
         if partition_rows:
             monkeypatch.setattr(ray_engine, "PARTITION_ROWS", partition_rows)
+            monkeypatch.setattr(ray_engine, "KEY_PARTITION_ROWS", partition_rows)
         out = tmp_path / f"ray-{workers}-{partition_rows}"
         on_ray = run_pipeline(pipeline, output_dir=out, engine="ray", workers=workers)
         _same_outputs(local, on_ray, tmp_path / "local", out)

@@ -229,3 +229,18 @@ output: {{dir: "s3://out/yaml"}}
     assert manifest.rows_out == 400
     assert manifest.config["storage"]["endpoint_url"] == s3.url
     assert s3.secret not in s3.read("out", "yaml/manifest.json").decode()
+
+
+def test_a_large_json_lines_file_in_a_bucket_is_read_by_byte_ranges(s3, tmp_path):
+    from test_ranges import _pipeline as split_pipeline
+
+    local = assay.run_pipeline(split_pipeline(tmp_path, 500), output_dir=tmp_path / "local")
+    for name in ("a.jsonl", "b.jsonl"):
+        s3.client().upload_file(str(tmp_path / "in" / name), "corpus", f"split/{name}")
+    config = load_pipeline(split_pipeline(tmp_path, 500))
+    config.inputs[0].path = "s3://corpus/split/*.jsonl"
+    from assay.pipeline.runner import _work_units
+
+    assert len(_work_units(config)) > 20  # ranges of the files in the bucket, read by seeking
+    remote = assay.run_pipeline(config, output_dir=tmp_path / "remote")
+    assert _untimed(remote) == _untimed(local) and remote.quarantined == 6

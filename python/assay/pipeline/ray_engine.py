@@ -304,17 +304,21 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
 
 
 PARTITION_ROWS = 200_000
-"""Rows (or candidate edges) per shuffle partition at most: the partition count follows the
+"""Rows with their key texts per shuffle partition at most: the partition count follows the
 data, so what one reduce task holds stays bounded as the input grows."""
 
+KEY_PARTITION_ROWS = 2_000_000
+"""The same for tables of keys (ids, band keys, candidate edges: 16-56 bytes a row)."""
 
-def _partitions(workers: int, rows: int = 0) -> int:
-    """Shuffle partitions for ``rows`` rows: two per worker, more when the data needs them.
 
-    >>> _partitions(2), _partitions(2, 10_000_000)
-    (4, 50)
+def _partitions(workers: int, rows: int = 0, per_partition: int | None = None) -> int:
+    """Shuffle partitions for ``rows`` rows (``per_partition`` at most in each, by default
+    :data:`PARTITION_ROWS`): two per worker, more when the data needs them.
+
+    >>> _partitions(2), _partitions(2, 10_000_000), _partitions(2, 10_000_000, KEY_PARTITION_ROWS)
+    (4, 50, 5)
     """
-    return max(2, 2 * workers, -(-rows // PARTITION_ROWS))
+    return max(2, 2 * workers, -(-rows // (per_partition or PARTITION_ROWS)))
 
 
 def _with_part(table: pa.Table, column: str, parts: int) -> pa.Table:
@@ -342,7 +346,7 @@ def _write_decisions(staging: Path, step: int, decisions: Any, parts: int) -> No
 
 def _decide_exact(ray_data: Any, config: PipelineConfig, index: int, files: list[Path], keys: list[Path],
                   workers: int, rows: int, staging: Path) -> None:
-    parts = _partitions(workers, rows)
+    parts = _partitions(workers, rows, KEY_PARTITION_ROWS)
 
     def decide(group: pa.Table) -> pa.Table:
         return config.steps[index].build().decide(group.select([ROW_KEY, "key"]))
@@ -355,7 +359,7 @@ def _decide_exact(ray_data: Any, config: PipelineConfig, index: int, files: list
 def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[Path], keys: list[Path],
                  workers: int, rows: int, staging: Path) -> None:
     bands = config.steps[index].build().index.config["bands"]
-    key_parts = _partitions(workers, rows * bands)  # one band key per row and band
+    key_parts = _partitions(workers, rows * bands, KEY_PARTITION_ROWS)  # one band key per row and band
 
     def shared_buckets(group: pa.Table) -> pa.Table:
         """Edges of the buckets that hold two rows or more, labelled by their row."""
@@ -377,7 +381,7 @@ def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[
     edge_count = edges.count()
     if edge_count == 0:  # no two rows share a bucket: every row is its own survivor
         return
-    edge_parts = _partitions(workers, edge_count)
+    edge_parts = _partitions(workers, edge_count, KEY_PARTITION_ROWS)
 
     def row_minimum(group: pa.Table) -> pa.Table:
         """Each row's label becomes the least of its buckets'; ``changed`` is 1 on one edge of
@@ -586,7 +590,7 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
         t0 = time.perf_counter()
         found: dict[int, set[int]] = {}
         logged = [_id_log_file(staging_root, u) for u in checked]
-        parts = _partitions(workers, sum(r["queries"] for r in rows if "queries" in r))
+        parts = _partitions(workers, sum(r["queries"] for r in rows if "queries" in r), KEY_PARTITION_ROWS)
         hashes = _read_parquet(ray.data, logged).map_batches(lambda t: _with_part(t, "high", parts),
                                                           batch_format="pyarrow")
         for row in hashes.groupby("part", num_partitions=parts).map_groups(
