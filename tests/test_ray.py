@@ -57,6 +57,30 @@ def test_segments_cut_at_global_steps():
     assert [(s.opens, s.maps, s.closes) for s in plan_segments([STEPS["text_stats"]()])] == [(None, (0,), None)]
 
 
+def test_label_propagation_in_memory_finds_scipys_components():
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from assay.pipeline.ray_engine import propagate_labels
+
+    rng = np.random.default_rng(3)
+    rows = rng.choice(1 << 45, 3_000, replace=False)  # row keys, sparse as the engine's are
+    edges_rows = np.concatenate([rng.integers(0, 3_000, 4_000), np.arange(0, 400)])  # random links, and a chain
+    edges_buckets = np.concatenate([rng.integers(0, 2_500, 4_000), np.arange(0, 400) // 2 + 10_000])
+    edges_rows = np.concatenate([edges_rows, np.arange(1, 400)])
+    edges_buckets = np.concatenate([edges_buckets, np.arange(1, 400) // 2 + 10_000 + 1000 * (np.arange(1, 400) % 2)])
+    labels, rounds = propagate_labels(rows[edges_rows], edges_buckets)
+    nodes = 3_000 + 12_000
+    graph = coo_matrix((np.ones(len(edges_rows)), (edges_rows, 3_000 + edges_buckets)), shape=(nodes, nodes))
+    _, component = connected_components(graph, directed=False)
+    least = {}
+    for row, comp in zip(edges_rows, component[edges_rows]):
+        least[comp] = min(least.get(comp, 1 << 62), rows[row])
+    assert labels.tolist() == [least[c] for c in component[edges_rows]]
+    assert rounds > 2
+
+
 @pytest.mark.parametrize("recipe", sorted((ROOT / "pipelines").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_recipe_gives_the_local_output_on_ray(recipe, cluster, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
@@ -112,12 +136,14 @@ def test_planted_copies_across_files_and_sources_give_the_same_survivors(cluster
     pipeline = _planted(tmp_path)
     local = run_pipeline(pipeline, output_dir=tmp_path / "local")
     assert local.removed["exact_duplicate"] >= 20 and local.removed["near_duplicate"] >= 10 and local.quarantined == 1
-    # three partitionings of every shuffle: 2 and 6 partitions, then as many as the rows ask
-    # for at 16 rows a partition (dozens: most components split across partitions)
+    # three partitionings of every shuffle: 2 and 6 partitions (label propagation on the
+    # driver), then as many as the rows ask for at 16 rows a partition (dozens: most
+    # components split across partitions; label propagation as Ray Data groupbys)
     for workers, partition_rows in ((1, None), (3, None), (1, 16)):
         if partition_rows:
             monkeypatch.setattr(ray_engine, "PARTITION_ROWS", partition_rows)
             monkeypatch.setattr(ray_engine, "KEY_PARTITION_ROWS", partition_rows)
+            monkeypatch.setattr(ray_engine, "DRIVER_EDGES", 0)  # the rounds as Ray Data groupbys
         out = tmp_path / f"ray-{workers}-{partition_rows}"
         on_ray = run_pipeline(pipeline, output_dir=out, engine="ray", workers=workers)
         _same_outputs(local, on_ray, tmp_path / "local", out)

@@ -17,7 +17,9 @@ with a partition per :data:`PARTITION_ROWS` rows:
   step's own index fed in row-key order;
 - ``near_dedup``: rows are linked through the LSH buckets of the step's own band tables;
   the connected components are found by rounds of min-label propagation (two ``groupby``
-  per round, until no label changes; a round limit fails loudly), each unit reads the key
+  per round, until no label changes; a round limit fails loudly; up to
+  :data:`DRIVER_EDGES` candidate edges the same rounds run on the driver, in memory,
+  :func:`propagate_labels`), each unit reads the key
   texts of its rows that are in a component (the texts of the others never move), and each
   component is decided by the step's own index in row-key order.
 
@@ -57,6 +59,10 @@ logger = logging.getLogger("assay.ray")
 
 MAX_ROUNDS = 64
 """Rounds of label propagation after which near_dedup's components are an error."""
+
+DRIVER_EDGES = 4_000_000
+"""Candidate edges up to which near_dedup's label propagation runs on the driver, in memory
+(~100 MB; each round two shuffles saved, ~1 s apiece), instead of as Ray Data groupbys."""
 
 
 @dataclass(frozen=True)
@@ -326,6 +332,32 @@ def _with_part(table: pa.Table, column: str, parts: int) -> pa.Table:
     return table.append_column("part", pa.array((values % np.uint64(parts)).astype(np.int64)))
 
 
+def propagate_labels(row_keys: np.ndarray, buckets: np.ndarray) -> tuple[np.ndarray, int]:
+    """Min-label propagation over candidate edges (row, bucket) in memory, the rounds of the
+    Ray Data groupbys: each bucket takes its rows' least label, each row its buckets' least,
+    until no label falls. Returns each edge's label (its component's least row key) and the
+    rounds taken.
+
+    >>> labels, rounds = propagate_labels(np.array([5, 7, 7, 9, 2, 3]), np.array([1, 1, 2, 2, 3, 3]))
+    >>> labels.tolist(), rounds
+    ([5, 5, 5, 5, 2, 2], 3)
+    """
+    _, bucket_index = np.unique(buckets, return_inverse=True)
+    _, row_index = np.unique(row_keys, return_inverse=True)
+    label = row_keys.astype(np.int64)
+    top = np.iinfo(np.int64).max
+    for round_number in range(1, MAX_ROUNDS + 1):
+        bucket_label = np.full(bucket_index.max() + 1, top, dtype=np.int64)
+        np.minimum.at(bucket_label, bucket_index, label)
+        row_label = np.full(row_index.max() + 1, top, dtype=np.int64)
+        np.minimum.at(row_label, row_index, bucket_label[bucket_index])
+        fallen = row_label[row_index]
+        if np.array_equal(fallen, label):
+            return label, round_number
+        label = fallen
+    raise PipelineError(f"near_dedup: the candidate components did not settle in {MAX_ROUNDS} rounds")
+
+
 def _write_decisions(staging: Path, step: int, decisions: Any, parts: int) -> None:
     """Write a Ray dataset of decisions as one row-key-sorted file per unit."""
     folder = staging / "ray" / f"d{step:02d}"
@@ -356,32 +388,15 @@ def _decide_exact(ray_data: Any, config: PipelineConfig, index: int, files: list
                      parts)
 
 
-def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[Path], keys: list[Path],
-                 workers: int, rows: int, staging: Path) -> None:
-    bands = config.steps[index].build().index.config["bands"]
-    key_parts = _partitions(workers, rows * bands, KEY_PARTITION_ROWS)  # one band key per row and band
-
-    def shared_buckets(group: pa.Table) -> pa.Table:
-        """Edges of the buckets that hold two rows or more, labelled by their row."""
-        counts = group.group_by("bucket").aggregate([(ROW_KEY, "count")])
-        shared = counts.filter(pc.greater(counts.column(f"{ROW_KEY}_count"), 1)).column("bucket")
-        edges = group.filter(pc.is_in(group.column("bucket"), shared)).select([ROW_KEY, "bucket"])
-        return edges.append_column("label", edges.column(ROW_KEY))
+def _propagate_on_ray(edges: Any, parts: int) -> Any:
+    """Min-label propagation over the candidate edges (``row_key``, ``bucket``, ``label``) as
+    Ray Data groupbys, two per round (by bucket, then by row), until no label falls."""
 
     def bucket_minimum(group: pa.Table) -> pa.Table:
         minimum = group.group_by("bucket").aggregate([("label", "min")])
         joined = group.drop_columns(["part"]).join(minimum, "bucket")
         return joined.select([ROW_KEY, "bucket", "label"]).append_column("bucket_label", joined.column("label_min")) \
             .append_column("part", pa.array(np.zeros(joined.num_rows, np.int64)))
-
-    buckets = _read_parquet(ray_data, keys).map_batches(lambda t: _with_part(t, "bucket", key_parts),
-                                                        batch_format="pyarrow")
-    edges = buckets.groupby("part", num_partitions=key_parts) \
-        .map_groups(shared_buckets, batch_format="pyarrow").materialize()
-    edge_count = edges.count()
-    if edge_count == 0:  # no two rows share a bucket: every row is its own survivor
-        return
-    edge_parts = _partitions(workers, edge_count, KEY_PARTITION_ROWS)
 
     def row_minimum(group: pa.Table) -> pa.Table:
         """Each row's label becomes the least of its buckets'; ``changed`` is 1 on one edge of
@@ -396,13 +411,13 @@ def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[
         changed = first & np.isin(row_keys, fell.column(ROW_KEY).to_numpy())
         table = pa.table({ROW_KEY: table.column(ROW_KEY), "bucket": table.column("bucket"),
                           "label": table.column("bucket_label_min"), "changed": pa.array(changed.astype(np.int64))})
-        return _with_part(table, "bucket", edge_parts)
+        return _with_part(table, "bucket", parts)
 
-    edges = edges.map_batches(lambda t: _with_part(t, "bucket", edge_parts), batch_format="pyarrow")
+    edges = edges.map_batches(lambda t: _with_part(t, "bucket", parts), batch_format="pyarrow")
     for round_number in range(1, MAX_ROUNDS + 1):
-        edges = edges.groupby("part", num_partitions=edge_parts).map_groups(bucket_minimum, batch_format="pyarrow") \
-            .map_batches(lambda t: _with_part(t.drop_columns(["part"]), ROW_KEY, edge_parts), batch_format="pyarrow") \
-            .groupby("part", num_partitions=edge_parts).map_groups(row_minimum, batch_format="pyarrow").materialize()
+        edges = edges.groupby("part", num_partitions=parts).map_groups(bucket_minimum, batch_format="pyarrow") \
+            .map_batches(lambda t: _with_part(t.drop_columns(["part"]), ROW_KEY, parts), batch_format="pyarrow") \
+            .groupby("part", num_partitions=parts).map_groups(row_minimum, batch_format="pyarrow").materialize()
         fell = edges.sum("changed")
         logger.info("near_dedup: round %d, %d rows took a smaller label", round_number, fell or 0)
         edges = edges.drop_columns(["changed"])
@@ -410,6 +425,37 @@ def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[
             break
     else:
         raise PipelineError(f"near_dedup: the candidate components did not settle in {MAX_ROUNDS} rounds")
+    return edges
+
+
+def _decide_near(ray_data: Any, config: PipelineConfig, index: int, files: list[Path], keys: list[Path],
+                 workers: int, rows: int, staging: Path) -> None:
+    bands = config.steps[index].build().index.config["bands"]
+    key_parts = _partitions(workers, rows * bands, KEY_PARTITION_ROWS)  # one band key per row and band
+
+    def shared_buckets(group: pa.Table) -> pa.Table:
+        """Edges of the buckets that hold two rows or more, labelled by their row."""
+        counts = group.group_by("bucket").aggregate([(ROW_KEY, "count")])
+        shared = counts.filter(pc.greater(counts.column(f"{ROW_KEY}_count"), 1)).column("bucket")
+        edges = group.filter(pc.is_in(group.column("bucket"), shared)).select([ROW_KEY, "bucket"])
+        return edges.append_column("label", edges.column(ROW_KEY))
+
+    buckets = _read_parquet(ray_data, keys).map_batches(lambda t: _with_part(t, "bucket", key_parts),
+                                                        batch_format="pyarrow")
+    edges = buckets.groupby("part", num_partitions=key_parts) \
+        .map_groups(shared_buckets, batch_format="pyarrow").materialize()
+    edge_count = edges.count()
+    if edge_count == 0:  # no two rows share a bucket: every row is its own survivor
+        return
+    if edge_count <= DRIVER_EDGES:
+        import ray
+
+        table = pa.concat_tables(ray.get(edges.to_arrow_refs())).combine_chunks()
+        labels, rounds = propagate_labels(table.column(ROW_KEY).to_numpy(), table.column("bucket").to_numpy())
+        logger.info("near_dedup: %d candidate edges settled on the driver in %d rounds", edge_count, rounds)
+        edges = ray_data.from_arrow(table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels)))
+    else:
+        edges = _propagate_on_ray(edges, _partitions(workers, edge_count, KEY_PARTITION_ROWS))
 
     by_unit: dict[int, list[Path]] = {}
     for path in files:  # staged files are named after their unit: u000012-....parquet
