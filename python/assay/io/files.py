@@ -237,7 +237,7 @@ class _LineSpan(io.RawIOBase):
         if not chunk:
             self._done = True
             return 0
-        last = self._end - 1 - self._position  # the byte of the range's last line start
+        last = self._end - 1 - self._position  # where the range's last byte is in this chunk
         if last < len(chunk):
             cut = chunk.find(b"\n", max(last, 0))
             if cut >= 0:
