@@ -245,39 +245,38 @@ def iter_json(stream: BinaryIO, items_path: str = "item",
     buffered = text_stream(stream)
     index = 0
     line_no = 0
+
+    def json_lines(head: list[bytes | int], first_line: int, first_index: int, rust: bool) -> Iterator[Any]:
+        """The records of the lines from here on (``head``: those already read), the first
+        being line ``first_line`` and record ``first_index``."""
+        if rust:
+            return lines_reader(head, buffered, first_line, first_index)  # type: ignore[misc]
+        lines = _numbered(head, bounded_lines(buffered, max_record_bytes), first_line)
+        return _line_records(lines, items_path, max_record_bytes, first_index)
+
     try:
+        records = None
         if lines_from is not None:
             line_no, index = lines_from[0] - 1, lines_from[1]
-            if lines_reader is not None:
-                for record in lines_reader([], buffered, *lines_from):
-                    line_no, index = record.line or line_no, (record.index or 0) + 1
-                    yield record
+            records = json_lines([], *lines_from, rust=lines_reader is not None)
+        else:
+            first = _first_byte(buffered)
+            if not first:
                 return
-            numbered = enumerate(bounded_lines(buffered, max_record_bytes), lines_from[0])
-            for record in _line_records(numbered, items_path, max_record_bytes, lines_from[1]):
+            prefix = items_path
+            if first != b"[":
+                head = _head_lines(buffered, 2, max_record_bytes)
+                oversized = any(isinstance(line, int) for line in head)
+                if first != b"{" or oversized or _line_delimited([line.strip() for line in head if line.strip()]):
+                    records = json_lines(head, 1, 0, rust=lines_reader is not None and not oversized)
+                else:
+                    buffered = io.BufferedReader(_Prepended(b"".join(head), buffered))  # type: ignore[arg-type]
+                    prefix = "" if items_path == "item" else items_path
+        if records is not None:  # JSON Lines
+            for record in records:
                 line_no, index = record.line or line_no, (record.index or 0) + 1
                 yield record
             return
-        first = _first_byte(buffered)
-        if not first:
-            return
-        prefix = items_path
-        if first != b"[":
-            head = _head_lines(buffered, 2, max_record_bytes)
-            oversized = any(isinstance(line, int) for line in head)
-            if first != b"{" or oversized or _line_delimited([line.strip() for line in head if line.strip()]):
-                if lines_reader is not None and not oversized:
-                    for record in lines_reader(head, buffered):  # type: ignore[arg-type]
-                        line_no, index = record.line or line_no, (record.index or 0) + 1
-                        yield record
-                    return
-                lines = _numbered(head, bounded_lines(buffered, max_record_bytes))
-                for record in _line_records(lines, items_path, max_record_bytes):
-                    line_no, index = record.line or line_no, (record.index or 0) + 1
-                    yield record
-                return
-            buffered = io.BufferedReader(_Prepended(b"".join(head), buffered))  # type: ignore[arg-type]
-            prefix = "" if items_path == "item" else items_path
         if prefix in ("", "item"):
             yield from _split_records(buffered, max_record_bytes, records_reader)
             return
@@ -355,9 +354,10 @@ def _line_delimited(first_lines: list[bytes]) -> bool:
         len(first_lines) > 1 and _parses_alone(first_lines[1], object_only=True)))
 
 
-def _numbered(head: list[bytes | int], rest: Iterator[bytes | int]) -> Iterator[tuple[int, bytes | int]]:
-    yield from enumerate(head, 1)
-    yield from enumerate(rest, len(head) + 1)
+def _numbered(head: list[bytes | int], rest: Iterator[bytes | int],
+              first: int = 1) -> Iterator[tuple[int, bytes | int]]:
+    yield from enumerate(head, first)
+    yield from enumerate(rest, first + len(head))
 
 
 _LONE_CR = re.compile(r"(?<=\r)(?!\n)(?=.)", re.S)

@@ -7,7 +7,8 @@ segment staged), applies the previous global step's decisions, runs the segment'
 with the same :class:`~assay.pipeline.batches.StepRunner` as the local engine, and stages
 the rows that remain with the next global step's group keys (band keys, key hashes).
 Between two segments the global step is decided with Ray Data shuffles over those keys,
-with a partition per :data:`PARTITION_ROWS` rows:
+their partitions sized by :data:`KEY_PARTITION_ROWS` (keys) and :data:`PARTITION_ROWS`
+(rows with their texts):
 
 - the id check (with the first segment): each unit's reader logs its (source, id) queries
   as it reads; a ``groupby`` on the 128-bit hash finds every query but the first in row
@@ -342,14 +343,14 @@ def propagate_labels(row_keys: np.ndarray, buckets: np.ndarray) -> tuple[np.ndar
     >>> labels.tolist(), rounds
     ([5, 5, 5, 5, 2, 2], 3)
     """
-    _, bucket_index = np.unique(buckets, return_inverse=True)
-    _, row_index = np.unique(row_keys, return_inverse=True)
+    bucket_values, bucket_index = np.unique(buckets, return_inverse=True)
+    row_values, row_index = np.unique(row_keys, return_inverse=True)
     label = row_keys.astype(np.int64)
     top = np.iinfo(np.int64).max
     for round_number in range(1, MAX_ROUNDS + 1):
-        bucket_label = np.full(bucket_index.max() + 1, top, dtype=np.int64)
+        bucket_label = np.full(len(bucket_values), top, dtype=np.int64)
         np.minimum.at(bucket_label, bucket_index, label)
-        row_label = np.full(row_index.max() + 1, top, dtype=np.int64)
+        row_label = np.full(len(row_values), top, dtype=np.int64)
         np.minimum.at(row_label, row_index, bucket_label[bucket_index])
         fallen = row_label[row_index]
         if np.array_equal(fallen, label):
@@ -609,16 +610,14 @@ def run_units_on_ray(config: PipelineConfig, units: list[Any], staging_root: Pat
         return ray.data.from_items(items, override_num_blocks=max(1, len(items))).map(
             lambda row: fn(row["unit"])).take_all()
 
-    from assay.io.ranges import count_lines
+    def in_order(fn: Callable[[Any], Any], chosen: list[Any]) -> list[Any]:
+        """``fn(unit)`` for every chosen unit as Ray tasks, in the units' order."""
+        done = {r["unit"]: r["value"] for r in tasks(lambda unit: {"unit": unit.number, "value": fn(unit)}, chosen)}
+        return [done[u.number] for u in chosen]
+
     from assay.pipeline.runner import number_ranges
 
-    def count(chosen: list[Any]) -> list[tuple[int, int]]:
-        limits = {u.number: config.inputs[u.input_index].max_record_bytes for u in chosen}
-        counted = {r["unit"]: tuple(r["counts"]) for r in tasks(
-            lambda unit: {"unit": unit.number, "counts": list(count_lines(unit.file, limits[unit.number]))}, chosen)}
-        return [counted[u.number] for u in chosen]
-
-    number_ranges(config, units, count)  # the ranges of large files: where each one's numbering starts
+    number_ranges(config, units, in_order)  # the ranges of large files: where each one's numbering starts
     # The id check rides on the first segment: its tasks answer "not seen" and stage their
     # units' id logs; a groupby on the hashes then finds the repeated queries, and only the
     # units that have one run the first segment again, with the verdicts (reading every file

@@ -460,12 +460,13 @@ def _work_units(config: PipelineConfig, memory: Mapping[int, MemoryInput] | None
 
 
 def number_ranges(config: PipelineConfig, units: list[WorkUnit],
-                  count: Callable[[list[WorkUnit]], list[tuple[int, int]]] | None = None) -> None:
+                  run: Callable[[Callable[[WorkUnit], Any], list[WorkUnit]], list[Any]] | None = None) -> None:
     """Give the byte-range units of each file the line number and record index they start at
-    (in place), from the lines and records of the ranges before them, counted by ``count``
-    (one ``(lines, records)`` per unit; by default here, one after the other)."""
-    def count_here(chosen: list[WorkUnit]) -> list[tuple[int, int]]:
-        return [count_lines(u.file, config.inputs[u.input_index].max_record_bytes) for u in chosen]
+    (in place), from the lines and records of the ranges before them, counted by
+    :func:`~assay.io.ranges.count_lines`. ``run(fn, units)`` gives ``fn(unit)`` for each unit,
+    in order (by default here, one after the other; the Ray executor runs them as tasks)."""
+    def count(unit: WorkUnit) -> tuple[int, int]:
+        return count_lines(unit.file, config.inputs[unit.input_index].max_record_bytes)  # type: ignore[arg-type]
 
     by_file: dict[tuple[int, str], list[WorkUnit]] = {}
     for unit in units:
@@ -474,9 +475,10 @@ def number_ranges(config: PipelineConfig, units: list[WorkUnit],
     counted = [u for ranges in by_file.values() for u in ranges[:-1]]  # the last range's count is not needed
     if not counted:
         return
-    counts = dict(zip((u.number for u in counted), (count or count_here)(counted)))
+    found = (run or (lambda fn, chosen: [fn(u) for u in chosen]))(count, counted)
+    counts = {u.number: (int(lines), int(records)) for u, (lines, records) in zip(counted, found)}
     for ranges in by_file.values():
-        files = numbered([u.file for u in ranges], [counts.get(u.number, (0, 0)) for u in ranges])
+        files = numbered([u.file for u in ranges], [counts.get(u.number, (0, 0)) for u in ranges])  # type: ignore[misc]
         for unit, file in zip(ranges, files):
             unit.file = file
 
